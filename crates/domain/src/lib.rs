@@ -1,0 +1,23 @@
+//! The tickets service's domain: validated values, the ticket status rules, the
+//! repository ports and the use cases. Nothing here performs I/O; adapters implement
+//! the ports in [`ports`] and the HTTP layer calls the services in [`users`] and
+//! [`tickets`].
+
+pub mod error;
+pub mod ids;
+pub mod message;
+pub mod page;
+pub mod ports;
+pub mod status;
+pub mod ticket;
+pub mod tickets;
+pub mod user;
+pub mod users;
+pub mod values;
+
+pub use error::{RepositoryError, ValidationError};
+pub use ids::{MessageId, TicketId, UserId};
+pub use message::{Message, MessageType};
+pub use status::TicketStatus;
+pub use ticket::Ticket;
+pub use user::{Caller, Role, User};

@@ -1,0 +1,49 @@
+//! Value types that can only hold valid data: input is parsed into them once, at the
+//! edge, and the rest of the code relies on them being valid.
+
+mod email;
+mod message_text;
+mod password;
+mod topic;
+mod username;
+
+pub use email::Email;
+pub use message_text::MessageText;
+pub use password::Password;
+pub use topic::Topic;
+pub use username::Username;
+
+use crate::ValidationError;
+
+/// Refuses a NUL character: PostgreSQL cannot store NUL in text, and no legitimate
+/// client sends one. Public for strings that no value type holds (login credentials).
+pub fn reject_nul(field: &'static str, value: &str) -> Result<(), ValidationError> {
+    if value.contains('\0') {
+        return Err(ValidationError::new(
+            field,
+            "nul_character",
+            format!("The field `{field}` must not contain a NUL character."),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that `value` holds `min..=max` characters (Unicode scalar values).
+fn check_char_count(
+    field: &'static str,
+    code: &'static str,
+    value: &str,
+    min: usize,
+    max: usize,
+) -> Result<(), ValidationError> {
+    let count = value.chars().count();
+    if count < min || count > max {
+        let message = if min == 1 {
+            format!("The field `{field}` must hold 1 to {max} characters.")
+        } else {
+            format!("The field `{field}` must hold {min} to {max} characters.")
+        };
+        return Err(ValidationError::new(field, code, message));
+    }
+    Ok(())
+}
