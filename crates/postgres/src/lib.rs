@@ -1,0 +1,24 @@
+//! The PostgreSQL adapter of the tickets service: a connection pool, the schema
+//! migrations, and the implementations of the domain's repository ports.
+//!
+//! Every query is prepared once per connection (`prepare_cached`) and checks
+//! visibility inside its SQL, so a caller can never read a row it may not see by
+//! forgetting a check in Rust. Database failures become
+//! [`domain::RepositoryError`]s, which the HTTP layer answers with 503 and never shows.
+
+mod enums;
+mod migrate;
+mod pool;
+mod query;
+mod rows;
+mod tickets;
+mod users;
+
+#[cfg(feature = "test-support")]
+pub mod testing;
+
+pub use deadpool_postgres::Pool;
+pub use migrate::{run_migrations, MigrationError};
+pub use pool::{create_pool, ping, PoolSettings, PoolSetupError};
+pub use tickets::PgTicketRepository;
+pub use users::PgUserRepository;

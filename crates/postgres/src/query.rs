@@ -1,0 +1,58 @@
+//! Running statements that are prepared once per connection: the first use on a
+//! connection parses and plans the SQL, later uses send only the parameters.
+
+use deadpool_postgres::ClientWrapper;
+use domain::RepositoryError;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+
+pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// All rows of `sql`.
+pub(crate) async fn rows(
+    client: &ClientWrapper,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<Vec<Row>, RepositoryError> {
+    let statement = client
+        .prepare_cached(sql)
+        .await
+        .map_err(RepositoryError::new)?;
+    client
+        .query(&statement, params)
+        .await
+        .map_err(RepositoryError::new)
+}
+
+/// The one row of `sql`, if any (more than one is an error).
+pub(crate) async fn optional_row(
+    client: &ClientWrapper,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<Option<Row>, RepositoryError> {
+    raw_optional_row(client, sql, params)
+        .await
+        .map_err(RepositoryError::new)
+}
+
+/// Like [`optional_row`], keeping the driver's error for callers that translate
+/// particular SQLSTATEs into domain errors.
+pub(crate) async fn raw_optional_row(
+    client: &ClientWrapper,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<Option<Row>, tokio_postgres::Error> {
+    let statement = client.prepare_cached(sql).await?;
+    client.query_opt(&statement, params).await
+}
+
+/// The one row that `sql` always returns.
+pub(crate) async fn one_row(
+    client: &ClientWrapper,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<Row, RepositoryError> {
+    optional_row(client, sql, params)
+        .await?
+        .ok_or_else(|| RepositoryError::msg("a statement that returns a row returned none"))
+}

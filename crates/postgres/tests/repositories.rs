@@ -1,0 +1,14 @@
+//! The repositories against a real PostgreSQL, each test on a fresh database of its
+//! own (see `postgres_adapter::testing`). One test binary keeps linking cheap.
+
+// Clippy allows `expect` in `#[test]` functions only; in the helpers here, too, a
+// failed `expect` is a failed test.
+#![allow(clippy::expect_used)]
+
+mod repositories {
+    pub mod migrations;
+    pub mod pagination;
+    pub mod support;
+    pub mod tickets;
+    pub mod users;
+}
