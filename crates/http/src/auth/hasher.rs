@@ -1,0 +1,104 @@
+//! bcrypt behind the domain's `PasswordHasher` port. Hashing takes tens to hundreds of
+//! milliseconds of CPU, so it runs on tokio's blocking pool, never on an actix worker,
+//! and a semaphore bounds how many hashes run at once so that a burst of logins cannot
+//! take every core from the request workers.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use domain::ports::PasswordHasher;
+use domain::values::Password;
+use domain::RepositoryError;
+use tokio::sync::Semaphore;
+
+pub struct BcryptHasher {
+    cost: u32,
+    permits: Arc<Semaphore>,
+    /// A hash of a random password at the same cost: unknown accounts are checked
+    /// against it so that they take as long as known ones.
+    dummy_hash: String,
+}
+
+impl BcryptHasher {
+    pub async fn new(cost: u32, max_concurrent: usize) -> Result<Self, RepositoryError> {
+        let permits = Arc::new(Semaphore::new(max_concurrent.max(1)));
+        let dummy_password = uuid::Uuid::new_v4().to_string();
+        let dummy_hash = run_blocking(&permits, move || bcrypt::hash(dummy_password, cost)).await?;
+        Ok(Self {
+            cost,
+            permits,
+            dummy_hash,
+        })
+    }
+}
+
+async fn run_blocking<T: Send + 'static>(
+    permits: &Semaphore,
+    work: impl FnOnce() -> Result<T, bcrypt::BcryptError> + Send + 'static,
+) -> Result<T, RepositoryError> {
+    let _permit = permits.acquire().await.map_err(RepositoryError::new)?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(RepositoryError::new)?
+        .map_err(RepositoryError::new)
+}
+
+#[async_trait]
+impl PasswordHasher for BcryptHasher {
+    async fn hash(&self, password: Password) -> Result<String, RepositoryError> {
+        let cost = self.cost;
+        run_blocking(&self.permits, move || bcrypt::hash(password.expose(), cost)).await
+    }
+
+    async fn verify(
+        &self,
+        password: String,
+        hash: Option<String>,
+    ) -> Result<bool, RepositoryError> {
+        // bcrypt reads only the first 72 bytes; stored passwords are never longer, so a
+        // longer candidate must not match one that shares its first 72 bytes.
+        let comparable = password.len() <= Password::MAX_BYTES;
+        let known = hash.is_some() && comparable;
+        let hash = match hash {
+            Some(hash) if comparable => hash,
+            Some(_) | None => self.dummy_hash.clone(),
+        };
+        let candidate = if comparable { password } else { String::new() };
+        let matches = run_blocking(&self.permits, move || {
+            // A malformed stored hash is a mismatch, not an outage.
+            Ok(bcrypt::verify(candidate, &hash).unwrap_or(false))
+        })
+        .await?;
+        Ok(known && matches)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn verifies_and_refuses() {
+        let hasher = BcryptHasher::new(4, 2).await.expect("hasher");
+        let password = Password::parse(&"p".repeat(72)).expect("valid");
+        let hash = hasher.hash(password).await.expect("hash");
+        assert!(hasher
+            .verify("p".repeat(72), Some(hash.clone()))
+            .await
+            .expect("verify"));
+        assert!(!hasher
+            .verify("q".repeat(72), Some(hash.clone()))
+            .await
+            .expect("verify"));
+        // Shares the first 72 bytes: bcrypt alone would accept it.
+        assert!(!hasher
+            .verify("p".repeat(73), Some(hash.clone()))
+            .await
+            .expect("verify"));
+        assert!(!hasher.verify("p".repeat(72), None).await.expect("verify"));
+        assert!(!hasher
+            .verify("x".into(), Some("not a hash".into()))
+            .await
+            .expect("verify"));
+    }
+}

@@ -1,0 +1,416 @@
+//! The one place that chooses HTTP status codes: every failure becomes an [`ApiError`],
+//! answered as `application/problem+json` (RFC 9457) with a stable `code`. Causes are
+//! logged, never sent.
+
+use std::borrow::Cow;
+use std::error::Error as StdError;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use domain::status::TransitionError;
+use domain::tickets::{ChangeStatusError, PostMessageError, ReadTicketError};
+use domain::users::{LoginError, ReadUserError, RegisterError, UpdateUserError};
+use domain::{RepositoryError, ValidationError};
+use serde::Serialize;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The error table: each kind's status and stable code, declared once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    MalformedJson,
+    InvalidBody,
+    InvalidQuery,
+    /// A value type refused a field; the code comes from the domain's `ValidationError`.
+    Validation(&'static str),
+    StatusUnknown,
+    StatusNotAllowed,
+    CursorInvalid,
+    OrderInvalid,
+    CurrentPasswordRequired,
+    CurrentPasswordIncorrect,
+    Unauthenticated,
+    InvalidToken,
+    InvalidCredentials,
+    StaffKeyRequired,
+    Forbidden,
+    NotFound,
+    TicketNotFound,
+    UserNotFound,
+    MethodNotAllowed,
+    EmailTaken,
+    TicketCanceled,
+    CannotCancelResolved,
+    ResponseRequired,
+    ConcurrentUpdate,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    TooManyAttempts,
+    ServiceUnavailable,
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn status(self) -> StatusCode {
+        use ErrorKind::*;
+        match self {
+            MalformedJson
+            | InvalidBody
+            | InvalidQuery
+            | Validation(_)
+            | StatusUnknown
+            | StatusNotAllowed
+            | CursorInvalid
+            | OrderInvalid
+            | CurrentPasswordRequired
+            | CurrentPasswordIncorrect => StatusCode::BAD_REQUEST,
+            Unauthenticated | InvalidToken | InvalidCredentials | StaffKeyRequired => {
+                StatusCode::UNAUTHORIZED
+            }
+            Forbidden => StatusCode::FORBIDDEN,
+            NotFound | TicketNotFound | UserNotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            EmailTaken | TicketCanceled | CannotCancelResolved | ResponseRequired
+            | ConcurrentUpdate => StatusCode::CONFLICT,
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        use ErrorKind::*;
+        match self {
+            MalformedJson => "malformed_json",
+            InvalidBody => "invalid_body",
+            InvalidQuery => "invalid_query",
+            Validation(code) => code,
+            StatusUnknown => "status_unknown",
+            StatusNotAllowed => "status_not_allowed",
+            CursorInvalid => "cursor_invalid",
+            OrderInvalid => "order_invalid",
+            CurrentPasswordRequired => "current_password_required",
+            CurrentPasswordIncorrect => "current_password_incorrect",
+            Unauthenticated => "unauthenticated",
+            InvalidToken => "invalid_token",
+            InvalidCredentials => "invalid_credentials",
+            StaffKeyRequired => "staff_key_required",
+            Forbidden => "forbidden",
+            NotFound => "not_found",
+            TicketNotFound => "ticket_not_found",
+            UserNotFound => "user_not_found",
+            MethodNotAllowed => "method_not_allowed",
+            EmailTaken => "email_taken",
+            TicketCanceled => "ticket_canceled",
+            CannotCancelResolved => "cannot_cancel_resolved",
+            ResponseRequired => "response_required",
+            ConcurrentUpdate => "concurrent_update",
+            PayloadTooLarge => "payload_too_large",
+            UnsupportedMediaType => "unsupported_media_type",
+            TooManyAttempts => "too_many_attempts",
+            ServiceUnavailable => "service_unavailable",
+            Internal => "internal_error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// An error answer: kind, a sentence for people, and what the response needs beyond
+/// the body (headers). `source` is for the logs only.
+#[derive(Debug)]
+pub struct ApiError {
+    kind: ErrorKind,
+    detail: Cow<'static, str>,
+    field_errors: Vec<FieldError>,
+    retry_after_secs: Option<u64>,
+    allow: Option<&'static str>,
+    source: Option<Box<dyn StdError + Send + Sync>>,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.detail, self.kind.code())?;
+        if let Some(source) = &self.source {
+            write!(f, ": {}", crate::startup::error_chain(source.as_ref()))?;
+        }
+        Ok(())
+    }
+}
+
+impl ApiError {
+    pub fn new(kind: ErrorKind, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+            field_errors: Vec::new(),
+            retry_after_secs: None,
+            allow: None,
+            source: None,
+        }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            ErrorKind::Unauthenticated,
+            "This request needs a token: log in and send it as a Bearer token or the `token` cookie.",
+        )
+    }
+
+    pub fn invalid_token() -> Self {
+        Self::new(
+            ErrorKind::InvalidToken,
+            "The token is invalid or expired, or its user no longer exists or is deactivated.",
+        )
+    }
+
+    pub fn forbidden() -> Self {
+        Self::new(
+            ErrorKind::Forbidden,
+            "Your role does not allow this request.",
+        )
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(ErrorKind::NotFound, "There is nothing at this path.")
+    }
+
+    pub fn ticket_not_found() -> Self {
+        Self::new(ErrorKind::TicketNotFound, "No such ticket.")
+    }
+
+    pub fn method_not_allowed(allow: &'static str) -> Self {
+        let mut error = Self::new(
+            ErrorKind::MethodNotAllowed,
+            format!("This path supports only: {allow}."),
+        );
+        error.allow = Some(allow);
+        error
+    }
+
+    pub fn too_many_attempts(retry_after_secs: u64) -> Self {
+        let mut error = Self::new(
+            ErrorKind::TooManyAttempts,
+            "Too many failed logins; try again later.",
+        );
+        error.retry_after_secs = Some(retry_after_secs.max(1));
+        error
+    }
+
+    /// The database (or another dependency) failed: 503, cause logged.
+    pub fn unavailable(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        let mut error = Self::new(
+            ErrorKind::ServiceUnavailable,
+            "The service is temporarily unavailable; try again shortly.",
+        );
+        error.source = Some(source.into());
+        error
+    }
+
+    pub fn internal(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        let mut error = Self::new(ErrorKind::Internal, "An unexpected error occurred.");
+        error.source = Some(source.into());
+        error
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        let mut error = Self::new(ErrorKind::Validation(e.code), e.message.clone());
+        error.field_errors.push(FieldError {
+            field: e.field,
+            message: e.message,
+        });
+        error
+    }
+}
+
+impl From<RepositoryError> for ApiError {
+    fn from(e: RepositoryError) -> Self {
+        ApiError::unavailable(e)
+    }
+}
+
+impl From<TransitionError> for ApiError {
+    fn from(e: TransitionError) -> Self {
+        let kind = match e {
+            TransitionError::NotPermitted(_) => ErrorKind::StatusNotAllowed,
+            TransitionError::TicketCanceled => ErrorKind::TicketCanceled,
+            TransitionError::CannotCancelResolved => ErrorKind::CannotCancelResolved,
+            TransitionError::ResponseRequired => ErrorKind::ResponseRequired,
+        };
+        let detail = match e {
+            TransitionError::NotPermitted(status) => {
+                format!("You may not set the status `{status}` on this ticket.")
+            }
+            TransitionError::TicketCanceled => {
+                "The ticket is canceled; its status can no longer change.".to_owned()
+            }
+            TransitionError::CannotCancelResolved => {
+                "A resolved ticket cannot be canceled.".to_owned()
+            }
+            TransitionError::ResponseRequired => {
+                "A ticket can be resolved only after staff have responded to it.".to_owned()
+            }
+        };
+        ApiError::new(kind, detail)
+    }
+}
+
+impl From<ChangeStatusError> for ApiError {
+    fn from(e: ChangeStatusError) -> Self {
+        match e {
+            ChangeStatusError::NotFound => ApiError::ticket_not_found(),
+            ChangeStatusError::Refused(rule) => rule.into(),
+            ChangeStatusError::Conflict => ApiError::new(
+                ErrorKind::ConcurrentUpdate,
+                "The ticket kept changing concurrently; retry the request.",
+            ),
+            ChangeStatusError::Unexpected(e) => e.into(),
+        }
+    }
+}
+
+impl From<ReadTicketError> for ApiError {
+    fn from(e: ReadTicketError) -> Self {
+        match e {
+            ReadTicketError::NotFound => ApiError::ticket_not_found(),
+            ReadTicketError::Unexpected(e) => e.into(),
+        }
+    }
+}
+
+impl From<PostMessageError> for ApiError {
+    fn from(e: PostMessageError) -> Self {
+        match e {
+            PostMessageError::NotFound => ApiError::ticket_not_found(),
+            PostMessageError::TicketCanceled => ApiError::new(
+                ErrorKind::TicketCanceled,
+                "The ticket is canceled; it takes no more messages.",
+            ),
+            PostMessageError::Unexpected(e) => e.into(),
+        }
+    }
+}
+
+impl From<RegisterError> for ApiError {
+    fn from(e: RegisterError) -> Self {
+        match e {
+            RegisterError::StaffAuthorizationRequired => ApiError::new(
+                ErrorKind::StaffKeyRequired,
+                "Registering staff needs the staff API key (or a superuser's token) as a Bearer token.",
+            ),
+            RegisterError::EmailTaken => ApiError::new(
+                ErrorKind::EmailTaken,
+                "This e-mail address is already registered.",
+            ),
+            RegisterError::Unexpected(e) => e.into(),
+        }
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::InvalidCredentials => ApiError::new(
+                ErrorKind::InvalidCredentials,
+                "The e-mail address or the password is wrong.",
+            ),
+            LoginError::Unexpected(e) => e.into(),
+        }
+    }
+}
+
+fn user_not_found() -> ApiError {
+    ApiError::new(ErrorKind::UserNotFound, "No such user.")
+}
+
+impl From<ReadUserError> for ApiError {
+    fn from(e: ReadUserError) -> Self {
+        match e {
+            ReadUserError::Forbidden => ApiError::forbidden(),
+            ReadUserError::NotFound => user_not_found(),
+            ReadUserError::Unexpected(e) => e.into(),
+        }
+    }
+}
+
+impl From<UpdateUserError> for ApiError {
+    fn from(e: UpdateUserError) -> Self {
+        match e {
+            UpdateUserError::Forbidden => ApiError::forbidden(),
+            UpdateUserError::NotFound => user_not_found(),
+            UpdateUserError::CurrentPasswordRequired => ApiError::new(
+                ErrorKind::CurrentPasswordRequired,
+                "Changing the password needs `current_password`.",
+            ),
+            UpdateUserError::CurrentPasswordIncorrect => ApiError::new(
+                ErrorKind::CurrentPasswordIncorrect,
+                "`current_password` is wrong.",
+            ),
+            UpdateUserError::Unexpected(e) => e.into(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ProblemBody<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    code: &'static str,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    errors: &'a [FieldError],
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.kind.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        } else {
+            tracing::debug!(error = %self, "request refused");
+        }
+        let body = ProblemBody {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail: &self.detail,
+            code: self.kind.code(),
+            errors: &self.field_errors,
+        };
+        let mut response = HttpResponse::build(status);
+        response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
+        if self.kind == ErrorKind::Unauthenticated || self.kind == ErrorKind::InvalidToken {
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        if let Some(allow) = self.allow {
+            response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+        }
+        if let Some(secs) = self.retry_after_secs {
+            response.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        match serde_json::to_vec(&body) {
+            Ok(bytes) => response.body(bytes),
+            // Serializing a struct of strings and numbers cannot fail; answer plainly if it does.
+            Err(_) => HttpResponse::InternalServerError().finish(),
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The tickets HTTP API: actix-web routes over the domain's use cases, wired to the
+//! PostgreSQL adapter. Start with [`startup::Application`]; routes are listed in
+//! [`routes`], status codes are chosen in [`error`].
+
+pub mod auth;
+pub mod body;
+pub mod dto;
+pub mod error;
+pub mod pagination;
+pub mod request_id;
+pub mod routes;
+pub mod settings;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

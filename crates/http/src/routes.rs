@@ -1,0 +1,86 @@
+//! Every route of the API, in one table. Each resource answers `405` with an `Allow`
+//! header for methods it does not support; unknown paths get `404`. Handlers live in
+//! the submodule named after their resource.
+
+mod health;
+mod messages;
+mod session;
+mod tickets;
+mod users;
+
+use actix_web::web;
+
+use crate::error::ApiError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource("/users", "GET, POST")
+            .route(web::get().to(users::list))
+            .route(web::post().to(users::register)),
+    )
+    .service(
+        resource("/users/{id}", "GET, PATCH")
+            .route(web::get().to(users::get))
+            .route(web::patch().to(users::update)),
+    )
+    .service(resource("/login", "POST").route(web::post().to(session::login)))
+    .service(resource("/logout", "POST").route(web::post().to(session::logout)))
+    .service(
+        resource("/tickets", "GET, POST")
+            .route(web::get().to(tickets::list))
+            .route(web::post().to(tickets::open)),
+    )
+    .service(
+        resource("/tickets/{id}", "GET, PUT, PATCH")
+            .route(web::get().to(tickets::get))
+            .route(web::put().to(tickets::change_status))
+            .route(web::patch().to(tickets::change_status)),
+    )
+    .service(
+        resource("/tickets/{id}/messages", "GET, POST")
+            .route(web::get().to(messages::list))
+            .route(web::post().to(messages::post)),
+    )
+    .service(resource("/health/live", "GET").route(web::get().to(health::live)))
+    .service(resource("/health/ready", "GET").route(web::get().to(health::ready)));
+}
+
+/// A resource whose unsupported methods get `405` listing `allow`.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        Err::<actix_web::HttpResponse, _>(ApiError::method_not_allowed(allow))
+    }))
+}
+
+/// The app's fallback: `404` for any unknown path.
+pub async fn unknown_path() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found())
+}
+
+/// A path id: anything but a positive 64-bit integer is `404`, as for a missing row.
+fn path_id<T>(raw: &str, parse: impl FnOnce(&str) -> Option<T>) -> Result<T, ApiError> {
+    parse(raw).ok_or_else(ApiError::not_found)
+}
+
+/// The query parameters of list routes; unknown ones are ignored.
+#[derive(Debug, Default, serde::Deserialize)]
+struct ListQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+    status: Option<String>,
+    order: Option<String>,
+    author: Option<String>,
+}
+
+impl ListQuery {
+    fn parse(req: &actix_web::HttpRequest) -> Result<Self, ApiError> {
+        web::Query::<ListQuery>::from_query(req.query_string())
+            .map(web::Query::into_inner)
+            .map_err(|e| {
+                ApiError::new(
+                    crate::error::ErrorKind::InvalidQuery,
+                    format!("The query string is invalid: {e}."),
+                )
+            })
+    }
+}

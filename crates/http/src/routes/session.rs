@@ -1,0 +1,68 @@
+//! `POST /login` and `POST /logout`.
+
+use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
+use actix_web::{web, HttpRequest, HttpResponse};
+use domain::users::LoginError;
+
+use crate::auth::TOKEN_COOKIE;
+use crate::body::JsonBody;
+use crate::dto::{LoginRequest, LoginResponse};
+use crate::error::ApiError;
+use crate::state::AppState;
+use domain::values::reject_nul;
+
+fn session_cookie(value: String, max_age_secs: i64, secure: bool) -> Cookie<'static> {
+    Cookie::build(TOKEN_COOKIE, value)
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .max_age(CookieDuration::seconds(max_age_secs))
+        .secure(secure)
+        .finish()
+}
+
+/// Unknown e-mail, wrong password and deactivated account get the same answer, and
+/// take the same time (the domain verifies a dummy hash for unknown accounts).
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    JsonBody(body): JsonBody<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    reject_nul("email", &body.email)?;
+    reject_nul("password", &body.password)?;
+    let address = req.peer_addr().map(|a| a.ip());
+    state
+        .throttle
+        .check(&body.email, address)
+        .map_err(ApiError::too_many_attempts)?;
+    let user_id = match state.users.login(&body.email, body.password).await {
+        Ok(id) => id,
+        Err(e) => {
+            if matches!(e, LoginError::InvalidCredentials) {
+                state.throttle.record_failure(&body.email, address);
+            }
+            return Err(e.into());
+        }
+    };
+    state.throttle.record_success(&body.email);
+    let token = state.tokens.issue(user_id).map_err(ApiError::internal)?;
+    let ttl = state.tokens.ttl().as_secs();
+    let cookie = session_cookie(
+        token.clone(),
+        i64::try_from(ttl).unwrap_or(i64::MAX),
+        state.secure_cookies,
+    );
+    Ok(HttpResponse::Ok().cookie(cookie).json(LoginResponse {
+        token,
+        token_type: "Bearer",
+        expires_in: ttl,
+    }))
+}
+
+/// Clears the cookie. Tokens are stateless: one sent as a Bearer header stays valid
+/// until it expires (documented in the README).
+pub async fn logout(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::NoContent()
+        .cookie(session_cookie(String::new(), 0, state.secure_cookies))
+        .finish()
+}

@@ -1,0 +1,199 @@
+//! Configuration: `config/default.toml`, then `config/<TICKETS_ENV>.toml`, then `.env`,
+//! then the environment (`TICKETS__SECTION__KEY`, and `DATABASE_URL`).
+
+use std::path::Path;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The defaults, compiled in so that the binary also starts outside the repository.
+const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
+
+/// The shortest HS256 key the server accepts.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub https: bool,
+    pub workers: usize,
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub pool_max_size: usize,
+    pub pool_wait_timeout_ms: u64,
+    pub pool_create_timeout_ms: u64,
+    pub pool_recycle_timeout_ms: u64,
+    pub statement_timeout_ms: u64,
+    pub startup_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub jwt_secret: Option<SecretString>,
+    pub staff_api_key: Option<SecretString>,
+    pub token_ttl_secs: u64,
+    pub issuer: String,
+    pub audience: String,
+    pub bcrypt_cost: u32,
+    pub max_concurrent_hashes: usize,
+    pub login_max_failures_per_account: u32,
+    pub login_max_failures_per_address: u32,
+    pub login_failure_window_secs: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] config::ConfigError),
+    #[error(
+        "TICKETS__AUTH__JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes long \
+         (it is {0} bytes); generate one with `openssl rand -base64 48`"
+    )]
+    JwtSecretTooShort(usize),
+    #[error(
+        "TICKETS__AUTH__JWT_SECRET is not set; it is required outside development \
+         (TICKETS_ENV={0})"
+    )]
+    JwtSecretMissing(String),
+    #[error("TICKETS__AUTH__BCRYPT_COST must be between 4 and 31 (it is {0})")]
+    BcryptCost(u32),
+    #[error("TICKETS__AUTH__STAFF_API_KEY must be at least 16 bytes when set")]
+    StaffKeyTooShort,
+}
+
+impl Settings {
+    /// Loads the layered configuration for `TICKETS_ENV` (default `development`)
+    /// from the current directory's `config/` and `.env`.
+    pub fn load() -> Result<Self, SettingsError> {
+        // `main` reads .env first already; tests and other callers get it here. A
+        // missing .env is normal.
+        let _ = dotenvy::dotenv();
+        let env = environment_name();
+        let database_url = std::env::var("DATABASE_URL").ok();
+        let built = config::Config::builder()
+            .add_source(config::File::from_str(
+                DEFAULT_TOML,
+                config::FileFormat::Toml,
+            ))
+            .add_source(config::File::from(Path::new("config/default.toml")).required(false))
+            .add_source(
+                config::File::from(Path::new(&format!("config/{env}.toml"))).required(false),
+            )
+            .add_source(
+                config::Environment::with_prefix("TICKETS")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .set_override_option("database.url", database_url)?
+            .build()?;
+        let settings: Settings = built.try_deserialize()?;
+        settings.validated(&env)
+    }
+
+    /// The compiled-in defaults alone, ignoring files and the environment (tests).
+    pub fn defaults() -> Result<Self, SettingsError> {
+        let built = config::Config::builder()
+            .add_source(config::File::from_str(
+                DEFAULT_TOML,
+                config::FileFormat::Toml,
+            ))
+            .build()?;
+        Ok(built.try_deserialize()?)
+    }
+
+    fn validated(mut self, env: &str) -> Result<Self, SettingsError> {
+        // An empty variable (e.g. `KEY=` in compose or .env) means unset.
+        let blank =
+            |s: &Option<SecretString>| s.as_ref().is_some_and(|s| s.expose_secret().is_empty());
+        if blank(&self.auth.jwt_secret) {
+            self.auth.jwt_secret = None;
+        }
+        if blank(&self.auth.staff_api_key) {
+            self.auth.staff_api_key = None;
+        }
+        match &self.auth.jwt_secret {
+            Some(secret) if secret.expose_secret().len() < MIN_JWT_SECRET_BYTES => {
+                return Err(SettingsError::JwtSecretTooShort(
+                    secret.expose_secret().len(),
+                ))
+            }
+            Some(_) => {}
+            None if env == "development" => {}
+            None => return Err(SettingsError::JwtSecretMissing(env.to_owned())),
+        }
+        if !(4..=31).contains(&self.auth.bcrypt_cost) {
+            return Err(SettingsError::BcryptCost(self.auth.bcrypt_cost));
+        }
+        if let Some(key) = &self.auth.staff_api_key {
+            if key.expose_secret().len() < 16 {
+                return Err(SettingsError::StaffKeyTooShort);
+            }
+        }
+        Ok(self)
+    }
+}
+
+impl DatabaseSettings {
+    pub fn pool_settings(&self) -> postgres_adapter::PoolSettings {
+        postgres_adapter::PoolSettings {
+            url: self.url.expose_secret().to_owned(),
+            max_size: self.pool_max_size,
+            wait_timeout: Duration::from_millis(self.pool_wait_timeout_ms),
+            create_timeout: Duration::from_millis(self.pool_create_timeout_ms),
+            recycle_timeout: Duration::from_millis(self.pool_recycle_timeout_ms),
+            statement_timeout: Duration::from_millis(self.statement_timeout_ms),
+        }
+    }
+}
+
+/// `TICKETS_ENV`, `development` when unset or empty.
+pub fn environment_name() -> String {
+    std::env::var("TICKETS_ENV")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| "development".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse() {
+        let settings = Settings::defaults().expect("defaults");
+        assert_eq!(settings.server.port, 8080);
+        assert_eq!(settings.auth.token_ttl_secs, 1800);
+        assert_eq!(settings.auth.bcrypt_cost, 12);
+        assert!(settings.auth.jwt_secret.is_none());
+    }
+
+    #[test]
+    fn short_secret_is_refused_and_missing_one_outside_development() {
+        let mut settings = Settings::defaults().expect("defaults");
+        settings.auth.jwt_secret = Some(SecretString::from("short"));
+        assert!(matches!(
+            settings.clone().validated("production"),
+            Err(SettingsError::JwtSecretTooShort(5))
+        ));
+        settings.auth.jwt_secret = None;
+        assert!(settings.clone().validated("development").is_ok());
+        assert!(matches!(
+            settings.validated("production"),
+            Err(SettingsError::JwtSecretMissing(_))
+        ));
+    }
+}

@@ -1,0 +1,203 @@
+//! Building the application from settings: the pool, migrations, the adapters wired
+//! into the domain's services, and the HTTP server. `main` and the tests both start the
+//! service through [`Application::build`].
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::Server;
+use actix_web::middleware::{from_fn, DefaultHeaders};
+use actix_web::{web, App, HttpServer};
+use domain::ports::PasswordHasher;
+use domain::tickets::TicketService;
+use domain::users::UserService;
+use postgres_adapter::{PgTicketRepository, PgUserRepository, Pool};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::auth::{BcryptHasher, LoginThrottle, Tokens};
+use crate::pagination::CursorCodec;
+use crate::settings::{DatabaseSettings, Settings};
+use crate::state::AppState;
+use crate::{request_id, routes};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot set up the database pool: {0}")]
+    Pool(#[from] postgres_adapter::PoolSetupError),
+    #[error(
+        "PostgreSQL did not become ready within {waited_secs} s (last error: {last_error}); \
+         check DATABASE_URL and that the server runs"
+    )]
+    DatabaseUnavailable {
+        waited_secs: u64,
+        last_error: String,
+    },
+    #[error("cannot start password hashing: {0}")]
+    Hasher(#[source] domain::RepositoryError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Connects (retrying while PostgreSQL starts), applies pending migrations, and
+    /// binds the listener. The server runs once [`Application::run_until_stopped`] is
+    /// awaited.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let pool = connect_and_migrate(&settings.database).await?;
+        let hasher = Arc::new(
+            BcryptHasher::new(
+                settings.auth.bcrypt_cost,
+                settings.auth.max_concurrent_hashes,
+            )
+            .await
+            .map_err(StartupError::Hasher)?,
+        );
+        let (users, tickets) = services(&pool, hasher);
+        let secret = jwt_secret(settings.auth.jwt_secret.as_ref());
+        let auth = &settings.auth;
+        let state = web::Data::new(AppState {
+            users,
+            tickets,
+            tokens: Tokens::new(
+                secret.expose_secret().as_bytes(),
+                &auth.issuer,
+                &auth.audience,
+                Duration::from_secs(auth.token_ttl_secs),
+            ),
+            throttle: LoginThrottle::new(
+                auth.login_max_failures_per_account,
+                auth.login_max_failures_per_address,
+                Duration::from_secs(auth.login_failure_window_secs),
+            ),
+            cursors: CursorCodec::new(secret.expose_secret().as_bytes()),
+            staff_api_key: auth.staff_api_key.clone(),
+            secure_cookies: settings.server.https,
+            pool,
+        });
+
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
+            address: address.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { address, source })?
+            .port();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("Cache-Control", "no-store"))
+                        .add(("X-Content-Type-Options", "nosniff")),
+                )
+                .wrap(from_fn(request_id::request_id))
+                .configure(routes::configure)
+                .default_service(web::to(routes::unknown_path))
+        })
+        .shutdown_timeout(settings.server.shutdown_timeout_secs);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server
+            .listen(listener)
+            .map_err(|source| StartupError::Bind {
+                address: format!("port {port}"),
+                source,
+            })?
+            .run();
+        tracing::info!(port, "listening");
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM or SIGINT, then stops accepting connections, lets requests
+    /// in flight finish (up to the shutdown timeout) and returns.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// The domain's services on the PostgreSQL adapter.
+pub fn services(pool: &Pool, hasher: Arc<dyn PasswordHasher>) -> (UserService, TicketService) {
+    let tickets = Arc::new(PgTicketRepository::new(pool.clone()));
+    let users = Arc::new(PgUserRepository::new(pool.clone()));
+    (
+        UserService::new(users, tickets.clone(), hasher),
+        TicketService::new(tickets),
+    )
+}
+
+/// Creates the pool and applies migrations, retrying with backoff while PostgreSQL is
+/// not reachable yet (e.g. starting beside the service), up to the startup timeout.
+pub async fn connect_and_migrate(database: &DatabaseSettings) -> Result<Pool, StartupError> {
+    let pool = postgres_adapter::create_pool(&database.pool_settings())?;
+    let started = Instant::now();
+    let limit = Duration::from_secs(database.startup_timeout_secs);
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        match postgres_adapter::run_migrations(&pool).await {
+            Ok(()) => return Ok(pool),
+            Err(e) if started.elapsed() + backoff < limit => {
+                tracing::warn!(
+                    error = %error_chain(&e),
+                    retry_in_ms = backoff.as_millis() as u64,
+                    "PostgreSQL is not ready; retrying"
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => {
+                return Err(StartupError::DatabaseUnavailable {
+                    waited_secs: started.elapsed().as_secs(),
+                    last_error: error_chain(&e),
+                })
+            }
+        }
+    }
+}
+
+/// An error and its causes, `: `-separated, for log lines and exit messages.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}
+
+/// The configured secret, or in development (settings validation allows `None` only
+/// there) a random one: tokens then do not survive a restart.
+fn jwt_secret(configured: Option<&SecretString>) -> SecretString {
+    match configured {
+        Some(secret) => secret.clone(),
+        None => {
+            tracing::warn!(
+                "TICKETS__AUTH__JWT_SECRET is not set: using a random secret for this \
+                 development run; tokens will not survive a restart"
+            );
+            let mut bytes = [0u8; 48];
+            rand::thread_rng().fill_bytes(&mut bytes);
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            SecretString::from(hex)
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! The one application state value that every handler receives.
+
+use domain::tickets::TicketService;
+use domain::users::UserService;
+use postgres_adapter::Pool;
+use secrecy::SecretString;
+
+use crate::auth::{LoginThrottle, Tokens};
+use crate::pagination::CursorCodec;
+
+pub struct AppState {
+    pub users: UserService,
+    pub tickets: TicketService,
+    pub tokens: Tokens,
+    pub throttle: LoginThrottle,
+    pub cursors: CursorCodec,
+    /// Registration of staff by key is off when `None`.
+    pub staff_api_key: Option<SecretString>,
+    /// Mark the login cookie `Secure` (the service is reached over HTTPS).
+    pub secure_cookies: bool,
+    /// For the readiness probe.
+    pub pool: Pool,
+}
