@@ -86,6 +86,10 @@ fn is_json_media_type(value: &str) -> bool {
     !kind.is_empty() && (essence == "application/json" || subtype.ends_with("+json"))
 }
 
+/// Parses in two steps so that errors are told apart reliably: first the JSON itself
+/// (`malformed_json`, including junk after the value), then its shape (`invalid_body`).
+/// Only objects are accepted: serde would otherwise build a struct from an array by
+/// position.
 pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::new(
@@ -93,18 +97,23 @@ pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             "This request needs a JSON body.",
         ));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        use serde_json::error::Category;
-        match e.classify() {
-            Category::Data => ApiError::new(
-                ErrorKind::InvalidBody,
-                format!("The JSON body does not have the expected shape: {e}."),
-            ),
-            Category::Syntax | Category::Eof | Category::Io => ApiError::new(
-                ErrorKind::MalformedJson,
-                format!("The body is not valid JSON: {e}."),
-            ),
-        }
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            ErrorKind::MalformedJson,
+            format!("The body is not valid JSON: {e}."),
+        )
+    })?;
+    if !value.is_object() {
+        return Err(ApiError::new(
+            ErrorKind::InvalidBody,
+            "The body must be a JSON object.",
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| {
+        ApiError::new(
+            ErrorKind::InvalidBody,
+            format!("The JSON body does not have the expected shape: {e}."),
+        )
     })
 }
 
@@ -149,6 +158,8 @@ mod tests {
         assert_eq!(kind(b"{\"topic\": 5}"), Err(ErrorKind::InvalidBody));
         assert_eq!(kind(b"{}"), Err(ErrorKind::InvalidBody));
         assert_eq!(kind(b"[]"), Err(ErrorKind::InvalidBody));
+        assert_eq!(kind(b"[\"x\"]"), Err(ErrorKind::InvalidBody));
+        assert_eq!(kind(b"{\"a\": 1}}"), Err(ErrorKind::MalformedJson));
         assert_eq!(kind(b"{\"topic\": \"x\", \"extra\": 1}"), Ok(()));
     }
 }
