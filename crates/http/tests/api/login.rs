@@ -1,0 +1,300 @@
+//! `POST /login`, `POST /logout`, the token cookie, credential checks and throttling.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{
+    assert_json, assert_problem, header, now_secs, send, spawn_app, spawn_app_with, str_field,
+    TestApp, AUDIENCE, ISSUER, JWT_SECRET, PASSWORD,
+};
+
+/// The `Set-Cookie` header of a response, asserting there is exactly one.
+fn set_cookie(response: &reqwest::Response) -> String {
+    let cookies: Vec<_> = response.headers().get_all("set-cookie").iter().collect();
+    assert_eq!(cookies.len(), 1, "expected one Set-Cookie, got {cookies:?}");
+    cookies[0].to_str().expect("a text cookie").to_owned()
+}
+
+/// The attributes of a cookie, lower-cased, without its `name=value`.
+fn cookie_attributes(cookie: &str) -> Vec<String> {
+    cookie
+        .split(';')
+        .skip(1)
+        .map(|a| a.trim().to_ascii_lowercase())
+        .collect()
+}
+
+/// Registers a customer and returns their e-mail.
+async fn registered(app: &TestApp, email: &str) -> String {
+    assert_json(app.register(email, PASSWORD, "u").await, 201).await;
+    email.to_owned()
+}
+
+#[tokio::test]
+async fn login_returns_a_bearer_token_and_sets_the_cookie() {
+    let app = spawn_app().await;
+    let email = registered(&app, "who@x.io").await;
+
+    let response = app.login_response(&email, PASSWORD).await;
+    let cookie = set_cookie(&response);
+    let body = assert_json(response, 200).await;
+
+    let token = str_field(&body, "token");
+    assert_eq!(token.split('.').count(), 3, "not a JWT: {token}");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 1800);
+    assert_eq!(
+        cookie.split(';').next(),
+        Some(format!("token={token}").as_str())
+    );
+    let attributes = cookie_attributes(&cookie);
+    for expected in ["httponly", "samesite=lax", "path=/", "max-age=1800"] {
+        assert!(
+            attributes.iter().any(|a| a == expected),
+            "no {expected} in {cookie}"
+        );
+    }
+    assert!(
+        !attributes.iter().any(|a| a == "secure"),
+        "Secure without HTTPS: {cookie}"
+    );
+}
+
+#[tokio::test]
+async fn the_cookie_is_secure_when_the_server_is_configured_for_https() {
+    let app = spawn_app_with(|settings| settings.server.https = true).await;
+    let email = registered(&app, "who@x.io").await;
+
+    let response = app.login_response(&email, PASSWORD).await;
+
+    let cookie = set_cookie(&response);
+    assert!(
+        cookie_attributes(&cookie).iter().any(|a| a == "secure"),
+        "{cookie}"
+    );
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn the_token_carries_the_contract_claims_and_the_configured_lifetime() {
+    let app = spawn_app_with(|settings| settings.auth.token_ttl_secs = 120).await;
+    let user = assert_json(app.register("who@x.io", PASSWORD, "u").await, 201).await;
+
+    let response = app.login_response("who@x.io", PASSWORD).await;
+    let cookie = set_cookie(&response);
+    let body = assert_json(response, 200).await;
+
+    assert_eq!(body["expires_in"], 120);
+    assert!(
+        cookie_attributes(&cookie)
+            .iter()
+            .any(|a| a == "max-age=120"),
+        "{cookie}"
+    );
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.set_issuer(&[ISSUER]);
+    validation.set_audience(&[AUDIENCE]);
+    validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
+    let decoded = jsonwebtoken::decode::<Value>(
+        str_field(&body, "token"),
+        &jsonwebtoken::DecodingKey::from_secret(JWT_SECRET.as_bytes()),
+        &validation,
+    )
+    .expect("an HS256 token signed with the configured key, issuer and audience");
+    let claims = decoded.claims;
+    assert_eq!(claims["sub"], user["id"].to_string());
+    let iat = claims["iat"].as_i64().expect("numeric iat");
+    let exp = claims["exp"].as_i64().expect("numeric exp");
+    assert_eq!(exp - iat, 120);
+    assert!((iat - now_secs()).abs() <= 5, "iat {iat} is not now");
+}
+
+#[tokio::test]
+async fn login_ignores_the_case_of_the_email() {
+    let app = spawn_app().await;
+    registered(&app, "Mixed.Case@Example.com").await;
+
+    for email in [
+        "mixed.case@example.com",
+        "MIXED.CASE@EXAMPLE.COM",
+        "Mixed.Case@Example.com",
+    ] {
+        app.login(email, PASSWORD).await;
+    }
+}
+
+#[tokio::test]
+async fn unknown_email_wrong_password_and_deactivated_user_get_the_same_401() {
+    let app = spawn_app().await;
+    let wrong = registered(&app, "wrong@x.io").await;
+    let inactive = registered(&app, "inactive@x.io").await;
+    app.execute(
+        "UPDATE users SET is_active = false WHERE lower(email) = 'inactive@x.io' AND id > $1",
+        0,
+    )
+    .await;
+
+    let mut bodies = Vec::new();
+    for (email, password) in [
+        ("nobody@x.io", PASSWORD),
+        (wrong.as_str(), "not the password"),
+        (inactive.as_str(), PASSWORD),
+    ] {
+        let response = app.login_response(email, password).await;
+        assert!(
+            response.headers().get("set-cookie").is_none(),
+            "a cookie on failure"
+        );
+        bodies.push(assert_problem(response, 401, "invalid_credentials").await);
+    }
+
+    assert_eq!(bodies[0], bodies[1]);
+    assert_eq!(bodies[1], bodies[2]);
+}
+
+#[tokio::test]
+async fn a_password_is_never_truncated_at_72_bytes() {
+    let app = spawn_app().await;
+    let exactly_72 = "p".repeat(72);
+    assert_json(app.register("a@x.io", &exactly_72, "a").await, 201).await;
+
+    app.login("a@x.io", &exactly_72).await;
+    // bcrypt would ignore everything after byte 72: these must not log in.
+    for longer in [
+        format!("{exactly_72}x"),
+        format!("{exactly_72}{exactly_72}"),
+    ] {
+        let response = app.login_response("a@x.io", &longer).await;
+        assert_problem(response, 401, "invalid_credentials").await;
+    }
+    // And passwords that only agree on their first 72 bytes cannot be registered.
+    let response = app.register("b@x.io", &format!("{exactly_72}y"), "b").await;
+    assert_problem(response, 400, "password_too_long").await;
+}
+
+#[tokio::test]
+async fn login_needs_both_fields() {
+    let app = spawn_app().await;
+
+    for body in [
+        json!({ "email": "a@x.io" }),
+        json!({ "password": PASSWORD }),
+        json!({}),
+        json!({ "email": 1, "password": PASSWORD }),
+    ] {
+        let response = app.send_json(Method::POST, "/login", None, &body).await;
+        assert_problem(response, 400, "invalid_body").await;
+    }
+}
+
+#[tokio::test]
+async fn too_many_failures_for_one_account_get_429_with_retry_after() {
+    let app = spawn_app_with(|settings| {
+        settings.auth.login_max_failures_per_account = 3;
+        settings.auth.login_max_failures_per_address = 1000;
+        settings.auth.login_failure_window_secs = 600;
+    })
+    .await;
+    let email = registered(&app, "target@x.io").await;
+    let other = registered(&app, "bystander@x.io").await;
+
+    for _ in 0..3 {
+        let response = app.login_response(&email, "guess guess").await;
+        assert_problem(response, 401, "invalid_credentials").await;
+    }
+    // Further attempts are refused, even with the right password and another case.
+    for (address, password) in [
+        (email.as_str(), "guess again"),
+        (email.as_str(), PASSWORD),
+        ("TARGET@x.io", PASSWORD),
+    ] {
+        let response = app.login_response(address, password).await;
+        assert_retry_after(&response, 600);
+        assert_problem(response, 429, "too_many_attempts").await;
+    }
+    // Other accounts are not locked out.
+    app.login(&other, PASSWORD).await;
+}
+
+#[tokio::test]
+async fn too_many_failures_from_one_address_get_429() {
+    let app = spawn_app_with(|settings| {
+        settings.auth.login_max_failures_per_account = 1000;
+        settings.auth.login_max_failures_per_address = 3;
+        settings.auth.login_failure_window_secs = 300;
+    })
+    .await;
+    let email = registered(&app, "victim@x.io").await;
+
+    for n in 0..3 {
+        let response = app
+            .login_response(&format!("nobody{n}@x.io"), PASSWORD)
+            .await;
+        assert_problem(response, 401, "invalid_credentials").await;
+    }
+    let response = app.login_response(&email, PASSWORD).await;
+    assert_retry_after(&response, 300);
+    assert_problem(response, 429, "too_many_attempts").await;
+}
+
+/// `Retry-After` holds delay-seconds between 1 and the window.
+fn assert_retry_after(response: &reqwest::Response, window: u64) {
+    let value = header(response.headers(), "retry-after");
+    let seconds: u64 = value
+        .parse()
+        .unwrap_or_else(|_| panic!("Retry-After {value:?} is not delay-seconds"));
+    assert!(
+        (1..=window).contains(&seconds),
+        "Retry-After {seconds} outside 1..={window}"
+    );
+}
+
+#[tokio::test]
+async fn logout_clears_the_cookie() {
+    let app = spawn_app().await;
+    let customer = app.customer().await;
+
+    for request in [
+        app.request(Method::POST, "/logout"),
+        app.request(Method::POST, "/logout")
+            .header("cookie", format!("token={}", customer.token)),
+    ] {
+        let response = send(request).await;
+        assert_eq!(response.status(), 204);
+        let cookie = set_cookie(&response);
+        assert!(
+            cookie.starts_with("token=;") || cookie.starts_with("token=\"\""),
+            "{cookie}"
+        );
+        let attributes = cookie_attributes(&cookie);
+        assert!(attributes.iter().any(|a| a == "path=/"), "{cookie}");
+        assert!(
+            attributes.iter().any(|a| a == "max-age=0")
+                || attributes
+                    .iter()
+                    .any(|a| a.starts_with("expires=") && a.contains("1970")),
+            "the cookie is not expired: {cookie}"
+        );
+        assert!(response.bytes().await.expect("a body").is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_cookie_session_ends_with_logout() {
+    let app = spawn_app().await;
+    let customer = app.customer().await;
+    let browser = crate::helpers::client_builder()
+        .cookie_store(true)
+        .build()
+        .expect("a client");
+    let login = json!({ "email": customer.email, "password": PASSWORD });
+
+    let response = send(browser.post(app.url("/login")).json(&login)).await;
+    assert_eq!(response.status(), 200);
+    let me = send(browser.get(app.url("/users/me"))).await;
+    assert_eq!(assert_json(me, 200).await["id"], customer.id);
+
+    assert_eq!(send(browser.post(app.url("/logout"))).await.status(), 204);
+    let me = send(browser.get(app.url("/users/me"))).await;
+    assert_problem(me, 401, "unauthenticated").await;
+}
