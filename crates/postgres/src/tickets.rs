@@ -13,6 +13,7 @@ use domain::ports::{AddMessageError, StatusSnapshot, TicketRepository, Viewer};
 use domain::ticket::{SortOrder, TicketFilter};
 use domain::values::{MessageText, Topic};
 use domain::{Message, MessageType, RepositoryError, Ticket, TicketId, TicketStatus, UserId};
+use tokio_postgres::types::ToSql;
 
 use crate::enums::{self, DbMessageType, DbStatus};
 use crate::pool::connection;
@@ -113,56 +114,81 @@ const ADD_MESSAGE: &str = concat!(
 const VISIBLE_STATUS: &str =
     "SELECT t.status FROM tickets t WHERE t.id = $1 AND (t.author_id = $2 OR $3)";
 
-/// A page of visible tickets. `$3` always lists the wanted statuses (all of them for
-/// "no filter"), so there is no optional condition to plan around, and a filter on
-/// rare statuses can use `tickets_status_created_at_id_idx`.
-macro_rules! list_visible {
-    ($after:literal, $direction:literal) => {
+/// The SQL of one page of visible tickets, and its parameters.
+///
+/// Each combination of the optional parts (visibility, author filter, status filter,
+/// keyset position, order) gets its own statement text, so every statement's generic
+/// plan fits the one shape it serves: PostgreSQL switches prepared statements to a
+/// generic plan after five runs, and a plan shared between "first page" and "after a
+/// key", or between "own tickets" and "all tickets", cannot use the right index for
+/// both. At most 24 texts exist; each is prepared once per connection.
+struct TicketListQuery<'a> {
+    sql: String,
+    params: Vec<&'a (dyn ToSql + Sync)>,
+}
+
+impl<'a> TicketListQuery<'a> {
+    fn new() -> Self {
+        Self {
+            sql: concat!(
+                "SELECT ",
+                ticket_columns!(),
+                " FROM tickets t JOIN users u ON u.id = t.author_id WHERE true"
+            )
+            .to_owned(),
+            params: Vec::new(),
+        }
+    }
+
+    /// Appends `sql` with `$?` replaced by the next parameter's placeholder.
+    fn push(&mut self, sql: &str, param: &'a (dyn ToSql + Sync)) -> &mut Self {
+        self.params.push(param);
+        self.sql
+            .push_str(&sql.replace("$?", &format!("${}", self.params.len())));
+        self
+    }
+}
+
+/// Tickets written by one author, oldest first; `_AFTER` continues after a key.
+macro_rules! list_by_author {
+    ($keyset:literal, $limit:literal) => {
         concat!(
             "SELECT ",
             ticket_columns!(),
             " FROM tickets t JOIN users u ON u.id = t.author_id ",
-            "WHERE (t.author_id = $1 OR $2) ",
-            "AND t.status = ANY ($3::ticket_status[]) ",
-            "AND ($4::text IS NULL OR lower(u.email) = lower($4)) ",
-            "AND ($5::timestamptz IS NULL OR (t.created_at, t.id) ",
-            $after,
-            " ($5, $6::bigint)) ",
-            "ORDER BY t.created_at ",
-            $direction,
-            ", t.id ",
-            $direction,
-            " LIMIT $7"
+            "WHERE t.author_id = $1 ",
+            $keyset,
+            "ORDER BY t.created_at, t.id LIMIT ",
+            $limit
         )
     };
 }
 
-const LIST_VISIBLE_ASC: &str = list_visible!(">", "ASC");
-const LIST_VISIBLE_DESC: &str = list_visible!("<", "DESC");
-
-const LIST_BY_AUTHOR: &str = concat!(
-    "SELECT ",
-    ticket_columns!(),
-    " FROM tickets t JOIN users u ON u.id = t.author_id ",
-    "WHERE t.author_id = $1 ",
-    "AND ($2::timestamptz IS NULL OR (t.created_at, t.id) > ($2, $3::bigint)) ",
-    "ORDER BY t.created_at, t.id LIMIT $4"
-);
+const LIST_BY_AUTHOR_FIRST: &str = list_by_author!("", "$2");
+const LIST_BY_AUTHOR_AFTER: &str = list_by_author!("AND (t.created_at, t.id) > ($2, $3) ", "$4");
 
 // One round trip: no row at all means the ticket is absent or not visible; a single
 // row of NULL message columns means a visible ticket without (more) messages.
-const LIST_MESSAGES: &str = concat!(
-    "WITH t AS (SELECT id FROM tickets WHERE id = $1 AND (author_id = $2 OR $3)) ",
-    "SELECT m.* FROM t LEFT JOIN LATERAL (",
-    "SELECT ",
-    message_columns!(),
-    " FROM messages m JOIN users u ON u.id = m.author_id ",
-    "WHERE m.ticket_id = t.id ",
-    "AND ($4::timestamptz IS NULL OR (m.created_at, m.id) > ($4, $5::bigint)) ",
-    "ORDER BY m.created_at, m.id LIMIT $6",
-    ") m ON true ",
-    "ORDER BY m.created_at, m.id"
-);
+macro_rules! list_messages {
+    ($keyset:literal, $limit:literal) => {
+        concat!(
+            "WITH t AS (SELECT id FROM tickets WHERE id = $1 AND (author_id = $2 OR $3)) ",
+            "SELECT m.* FROM t LEFT JOIN LATERAL (",
+            "SELECT ",
+            message_columns!(),
+            " FROM messages m JOIN users u ON u.id = m.author_id ",
+            "WHERE m.ticket_id = t.id ",
+            $keyset,
+            "ORDER BY m.created_at, m.id LIMIT ",
+            $limit,
+            ") m ON true ",
+            "ORDER BY m.created_at, m.id"
+        )
+    };
+}
+
+const LIST_MESSAGES_FIRST: &str = list_messages!("", "$4");
+const LIST_MESSAGES_AFTER: &str = list_messages!("AND (m.created_at, m.id) > ($4, $5) ", "$6");
 
 /// Tickets and messages in PostgreSQL.
 #[derive(Debug, Clone)]
@@ -261,31 +287,45 @@ impl TicketRepository for PgTicketRepository {
         filter: TicketFilter,
         page: PageRequest<CreatedKey>,
     ) -> Result<Page<Ticket, CreatedKey>, RepositoryError> {
+        let viewer_id = viewer.user_id.get();
+        let statuses: Vec<DbStatus> = filter.statuses.iter().copied().map(DbStatus).collect();
+        let after = page.after.map(|key| (key.created_at, key.id));
+        let limit = rows::fetch_count(page.limit.get());
+        let (comparison, direction) = match filter.order {
+            SortOrder::Ascending => (">", "ASC"),
+            SortOrder::Descending => ("<", "DESC"),
+        };
+
+        let mut query = TicketListQuery::new();
+        if !viewer.sees_all {
+            query.push(" AND t.author_id = $?", &viewer_id);
+        }
+        if let Some(email) = &filter.author_email {
+            // The author's id first, through the unique index on lower(email); an
+            // unknown address gives NULL and so no rows.
+            query.push(
+                " AND t.author_id = (SELECT id FROM users WHERE lower(email) = lower($?))",
+                email,
+            );
+        }
+        if !statuses.is_empty() {
+            query.push(" AND t.status = ANY ($?)", &statuses);
+        }
+        if let Some((created_at, id)) = &after {
+            query
+                .push(
+                    &format!(" AND (t.created_at, t.id) {comparison} ($?"),
+                    created_at,
+                )
+                .push(", $?)", id);
+        }
+        query.push(
+            &format!(" ORDER BY t.created_at {direction}, t.id {direction} LIMIT $?"),
+            &limit,
+        );
+
         let client = connection(&self.pool).await?;
-        let sql = match filter.order {
-            SortOrder::Ascending => LIST_VISIBLE_ASC,
-            SortOrder::Descending => LIST_VISIBLE_DESC,
-        };
-        let statuses = if filter.statuses.is_empty() {
-            &TicketStatus::ALL[..]
-        } else {
-            &filter.statuses[..]
-        };
-        let statuses: Vec<DbStatus> = statuses.iter().copied().map(DbStatus).collect();
-        let fetched = query::rows(
-            &client,
-            sql,
-            &[
-                &viewer.user_id.get(),
-                &viewer.sees_all,
-                &statuses,
-                &filter.author_email,
-                &page.after.map(|key| key.created_at),
-                &page.after.map(|key| key.id),
-                &rows::fetch_count(page.limit.get()),
-            ],
-        )
-        .await?;
+        let fetched = query::rows(&client, &query.sql, &query.params).await?;
         tickets_page(&fetched, page.limit.get())
     }
 
@@ -295,17 +335,19 @@ impl TicketRepository for PgTicketRepository {
         page: PageRequest<CreatedKey>,
     ) -> Result<Page<Ticket, CreatedKey>, RepositoryError> {
         let client = connection(&self.pool).await?;
-        let fetched = query::rows(
-            &client,
-            LIST_BY_AUTHOR,
-            &[
-                &author.get(),
-                &page.after.map(|key| key.created_at),
-                &page.after.map(|key| key.id),
-                &rows::fetch_count(page.limit.get()),
-            ],
-        )
-        .await?;
+        let author = author.get();
+        let limit = rows::fetch_count(page.limit.get());
+        let fetched = match page.after {
+            None => query::rows(&client, LIST_BY_AUTHOR_FIRST, &[&author, &limit]).await?,
+            Some(key) => {
+                query::rows(
+                    &client,
+                    LIST_BY_AUTHOR_AFTER,
+                    &[&author, &key.created_at, &key.id, &limit],
+                )
+                .await?
+            }
+        };
         tickets_page(&fetched, page.limit.get())
     }
 
@@ -361,19 +403,33 @@ impl TicketRepository for PgTicketRepository {
         page: PageRequest<CreatedKey>,
     ) -> Result<Option<Page<Message, CreatedKey>>, RepositoryError> {
         let client = connection(&self.pool).await?;
-        let fetched = query::rows(
-            &client,
-            LIST_MESSAGES,
-            &[
-                &id.get(),
-                &viewer.user_id.get(),
-                &viewer.sees_all,
-                &page.after.map(|key| key.created_at),
-                &page.after.map(|key| key.id),
-                &rows::fetch_count(page.limit.get()),
-            ],
-        )
-        .await?;
+        let (id, viewer_id) = (id.get(), viewer.user_id.get());
+        let limit = rows::fetch_count(page.limit.get());
+        let fetched = match page.after {
+            None => {
+                query::rows(
+                    &client,
+                    LIST_MESSAGES_FIRST,
+                    &[&id, &viewer_id, &viewer.sees_all, &limit],
+                )
+                .await?
+            }
+            Some(key) => {
+                query::rows(
+                    &client,
+                    LIST_MESSAGES_AFTER,
+                    &[
+                        &id,
+                        &viewer_id,
+                        &viewer.sees_all,
+                        &key.created_at,
+                        &key.id,
+                        &limit,
+                    ],
+                )
+                .await?
+            }
+        };
         if fetched.is_empty() {
             return Ok(None);
         }
