@@ -3,8 +3,10 @@
 
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Connect, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use domain::RepositoryError;
+use tokio::runtime::Handle;
+use tokio::task::JoinHandle;
 use tokio_postgres::NoTls;
 
 use crate::query;
@@ -55,9 +57,11 @@ pub fn create_pool(settings: &PoolSettings) -> Result<Pool, PoolSetupError> {
     if pg_config.get_application_name().is_none() {
         pg_config.application_name("tickets");
     }
-    let manager = Manager::from_config(
+    let manager = Manager::from_connect(
         pg_config,
-        NoTls,
+        ConnectOnOwnRuntime {
+            runtime: Handle::try_current().ok(),
+        },
         ManagerConfig {
             // `Fast` only checks that the socket is open; a connection the server
             // dropped surfaces as one failed query (503) and is then discarded.
@@ -72,6 +76,60 @@ pub fn create_pool(settings: &PoolSettings) -> Result<Pool, PoolSetupError> {
         .runtime(Runtime::Tokio1)
         .build()
         .map_err(PoolSetupError::Build)
+}
+
+/// Opens connections on the runtime that created the pool.
+///
+/// deadpool would otherwise open a connection, and spawn the task that drives its
+/// socket, on the runtime of whichever task first asked for it. actix-web gives each
+/// worker thread its own runtime, and a worker that finishes draining at shutdown takes
+/// its runtime down with it: every pooled connection it had opened then dies under the
+/// requests other workers are still running on them (seen as 503s for writes that had
+/// committed). The pool is built on the main runtime, which lives until the process
+/// ends, so connections opened there survive any one worker.
+struct ConnectOnOwnRuntime {
+    /// `None` when the pool was built outside a runtime: connections then open on the
+    /// caller's runtime, as deadpool does by default.
+    runtime: Option<Handle>,
+}
+
+impl Connect for ConnectOnOwnRuntime {
+    fn connect(
+        &self,
+        pg_config: &tokio_postgres::Config,
+    ) -> futures_util::future::BoxFuture<
+        '_,
+        Result<(tokio_postgres::Client, JoinHandle<()>), tokio_postgres::Error>,
+    > {
+        let pg_config = pg_config.clone();
+        let runtime = self.runtime.clone();
+        Box::pin(async move {
+            let Some(runtime) = runtime else {
+                return open(pg_config, Handle::current()).await;
+            };
+            match runtime.spawn(open(pg_config, runtime.clone())).await {
+                Ok(opened) => opened,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // The pool's runtime is shutting down, so the process is ending: wait
+                // for the pool's create timeout to answer this caller.
+                Err(_) => std::future::pending().await,
+            }
+        })
+    }
+}
+
+/// Connects and spawns the task that drives the connection's socket on `runtime`.
+async fn open(
+    pg_config: tokio_postgres::Config,
+    runtime: Handle,
+) -> Result<(tokio_postgres::Client, JoinHandle<()>), tokio_postgres::Error> {
+    let (client, connection) = pg_config.connect(NoTls).await?;
+    let driver = runtime.spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "database connection closed with an error");
+        }
+    });
+    Ok((client, driver))
 }
 
 /// The connection's startup options: any the URL sets, then

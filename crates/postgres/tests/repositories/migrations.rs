@@ -137,3 +137,52 @@ async fn pool_connections_carry_their_session_settings() {
     let code = slow.expect_err("cancelled by the timeout").code().cloned();
     assert_eq!(code, Some(tokio_postgres::error::SqlState::QUERY_CANCELED));
 }
+
+/// actix-web runs each worker on its own runtime and stops them one by one at shutdown.
+/// A connection first opened by a worker must survive that worker's runtime, or the
+/// requests other workers run on it fail mid-flight.
+#[tokio::test]
+async fn pooled_connections_outlive_the_runtime_that_first_asked_for_them() {
+    let db = TestDatabase::create().await;
+    let pool = create_pool(&PoolSettings {
+        url: db.url().to_owned(),
+        max_size: 1,
+        wait_timeout: Duration::from_secs(10),
+        create_timeout: Duration::from_secs(10),
+        recycle_timeout: Duration::from_secs(10),
+        statement_timeout: Duration::from_secs(10),
+    })
+    .expect("pool");
+
+    let worker_pool = pool.clone();
+    // On the blocking pool, so that this test's own runtime (the pool's) keeps running.
+    let worker_backend = tokio::task::spawn_blocking(move || {
+        let worker = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("worker runtime");
+        worker.block_on(async {
+            let client = worker_pool.get().await.expect("connection");
+            let pid: i32 = client
+                .query_one("SELECT pg_backend_pid()", &[])
+                .await
+                .expect("query")
+                .get(0);
+            pid
+        })
+        // The worker's runtime is dropped here, as at a worker's shutdown.
+    })
+    .await
+    .expect("worker thread");
+
+    let client = pool.get().await.expect("a connection");
+    let backend: i32 = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("the connection works")
+        .get(0);
+    assert_eq!(
+        backend, worker_backend,
+        "the worker's connection died with its runtime and was replaced"
+    );
+}
