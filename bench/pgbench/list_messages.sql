@@ -1,0 +1,9 @@
+-- GET /tickets/{id}/messages (default limit): LIST_MESSAGES_FIRST.
+WITH t AS (SELECT id FROM tickets WHERE id = :t AND (author_id = :uid OR :sees_all))
+SELECT m.* FROM t LEFT JOIN LATERAL (
+SELECT m.id, m.ticket_id, m.created_at, m.type, m.text, m.author_id, u.email AS author_email
+FROM messages m JOIN users u ON u.id = m.author_id
+WHERE m.ticket_id = t.id
+ORDER BY m.created_at, m.id LIMIT :fetch_messages
+) m ON true
+ORDER BY m.created_at, m.id;

@@ -1,0 +1,2 @@
+-- Any seeded ticket.
+\set t random(1, :tickets)

@@ -1,0 +1,107 @@
+//! One keep-alive HTTP/1.1 connection to the server (hyper's low-level client: no pool,
+//! no redirects, nothing between the load generator and the socket).
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST, LINK};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::Error;
+
+pub struct Client {
+    sender: SendRequest<Full<Bytes>>,
+    host: HeaderValue,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    /// The `Link` header, if any.
+    pub link: Option<String>,
+    pub body: Bytes,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Result<Self, Error> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+        // Drives the socket; it ends when the sender is dropped or the server closes.
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(Self {
+            sender,
+            host: HeaderValue::from_str(&addr.to_string())?,
+        })
+    }
+
+    /// Sends one request and reads the whole response.
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        token: Option<&HeaderValue>,
+        json: Option<Bytes>,
+    ) -> Result<Reply, Error> {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(HOST, self.host.clone());
+        if let Some(token) = token {
+            request = request.header(AUTHORIZATION, token.clone());
+        }
+        let body = match json {
+            Some(json) => {
+                request =
+                    request.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                json
+            }
+            None => Bytes::new(),
+        };
+        let request = request.body(Full::new(body))?;
+        self.sender.ready().await?;
+        let response = self.sender.send_request(request).await?;
+        let status = response.status();
+        let link = response
+            .headers()
+            .get(LINK)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok(Reply { status, link, body })
+    }
+}
+
+/// The `Authorization` value for a token.
+pub fn bearer(token: &str) -> Result<HeaderValue, Error> {
+    Ok(HeaderValue::from_str(&format!("Bearer {token}"))?)
+}
+
+/// The target of `Link: <target>; rel="next"`.
+pub fn next_link(link: &str) -> Option<&str> {
+    let start = link.find('<')? + 1;
+    let end = start + link[start..].find('>')?;
+    link[end..]
+        .contains("rel=\"next\"")
+        .then(|| &link[start..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_next_link() {
+        assert_eq!(
+            next_link("</tickets?limit=2&cursor=abc>; rel=\"next\""),
+            Some("/tickets?limit=2&cursor=abc")
+        );
+        assert_eq!(next_link("</x>; rel=\"prev\""), None);
+        assert_eq!(next_link("nothing"), None);
+    }
+}

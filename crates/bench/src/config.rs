@@ -1,0 +1,75 @@
+//! The knobs of a run: `BENCH_*` environment variables, with defaults that keep the
+//! default run under ten minutes on a 2-core machine.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::Error;
+
+pub struct Config {
+    /// Measured rounds of each kind; the report gives their medians.
+    pub rounds: usize,
+    /// Length of one measured round of the mixed workload and of pgbench.
+    pub duration: Duration,
+    /// Unrecorded load before the first round (connections, statement caches, buffers).
+    pub warmup: Duration,
+    /// Concurrent HTTP connections of the mixed workload.
+    pub connections: usize,
+    /// pgbench clients: the service's pool size, so both keep as many statements in
+    /// flight.
+    pub pg_clients: usize,
+    /// Customers logged in for the mixed workload (all staff are, too).
+    pub customers: usize,
+    /// The server's bcrypt cost, and the cost of the login benchmark's hashes.
+    pub bcrypt_cost: u32,
+    /// Length of one login round, and of each half of a login-interference round.
+    pub login_duration: Duration,
+    /// Concurrent clients that log in, enough to keep every hashing permit busy.
+    pub login_clients: usize,
+    /// Requests per second of `GET /tickets/{id}` while measuring login interference.
+    pub probe_rate: u32,
+    /// Where PostgreSQL is: the server's `DATABASE_URL`, whose database name the
+    /// benchmark replaces with its own.
+    pub database_url: String,
+    pub server_binary: PathBuf,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, Error> {
+        Ok(Self {
+            rounds: var("BENCH_ROUNDS", 3)?,
+            duration: Duration::from_secs(var("BENCH_SECS", 20)?),
+            warmup: Duration::from_secs(var("BENCH_WARMUP_SECS", 5)?),
+            connections: var("BENCH_CONNECTIONS", 32)?,
+            pg_clients: var(
+                "BENCH_PG_CLIENTS",
+                var("TICKETS__DATABASE__POOL_MAX_SIZE", 16)?,
+            )?,
+            customers: var("BENCH_CUSTOMERS", 200)?,
+            bcrypt_cost: var("BENCH_BCRYPT_COST", 12)?,
+            login_duration: Duration::from_secs(var("BENCH_LOGIN_SECS", 10)?),
+            login_clients: var("BENCH_LOGIN_CLIENTS", 4)?,
+            probe_rate: var("BENCH_PROBE_RATE", 200)?,
+            database_url: var(
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/tickets".to_owned(),
+            )?,
+            server_binary: var("BENCH_SERVER_BIN", PathBuf::from("target/release/tickets"))?,
+        })
+    }
+}
+
+fn var<T: FromStr>(name: &str, default: T) -> Result<T, Error>
+where
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(name) {
+        Ok(raw) if !raw.trim().is_empty() => raw
+            .trim()
+            .parse()
+            .map_err(|e| format!("{name}={raw:?}: {e}").into()),
+        Ok(_) | Err(std::env::VarError::NotPresent) => Ok(default),
+        Err(e) => Err(format!("{name}: {e}").into()),
+    }
+}

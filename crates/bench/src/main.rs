@@ -1,0 +1,58 @@
+//! `bench`: the reproducible benchmark behind `just bench` (see bench/README.md).
+//!
+//! `bench [default|large]` seeds a dataset, drives the release server with the mixed
+//! workload and pgbench with the same statements, measures logins, and writes
+//! `bench/RESULTS.md` (`RESULTS-large.md`); `bench scaling` compares page latencies on
+//! 10,000 and 1,000,000 tickets (`RESULTS-scaling.md`); `bench clean` drops the
+//! benchmark databases.
+
+mod client;
+mod config;
+mod dataset;
+mod fixtures;
+mod load;
+mod machine;
+mod mix;
+mod pages;
+mod pgbench;
+mod placement;
+mod psql;
+mod recorder;
+mod report;
+mod scaling;
+mod server;
+mod sessions;
+mod suite;
+mod suite_report;
+
+use std::process::ExitCode;
+
+/// Every failure ends the run with its message: a benchmark has no caller to recover.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Error> {
+    let mode = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "default".to_owned());
+    let placement = placement::Placement::pin_self()?;
+    let config = config::Config::from_env()?;
+    match mode.as_str() {
+        "default" => suite::run(&config, &placement, &dataset::DEFAULT),
+        "large" => suite::run(&config, &placement, &dataset::LARGE),
+        "scaling" => scaling::run(&config, &placement),
+        "clean" => dataset::drop_all(&config),
+        other => {
+            Err(format!("unknown mode {other:?}: use default, large, scaling or clean").into())
+        }
+    }
+}

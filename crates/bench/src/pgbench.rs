@@ -1,0 +1,322 @@
+//! The database's ceiling: pgbench running the service's statements in the service's
+//! mix, one script per share of [`mix::MIX`], composed from the fragments in
+//! bench/pgbench/ (see its README).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::dataset::Size;
+use crate::mix::{self, Endpoint, Role};
+use crate::recorder::{Recorder, Summary};
+use crate::Error;
+
+macro_rules! fragment {
+    ($name:literal) => {
+        (
+            $name,
+            include_str!(concat!("../../../bench/pgbench/", $name)),
+        )
+    };
+}
+
+/// The fragments, built into the binary so that a script always matches its build.
+const FRAGMENTS: [(&str, &str); 11] = [
+    fragment!("random_ticket.sql"),
+    fragment!("ticket_author.sql"),
+    fragment!("staff.sql"),
+    fragment!("skip_canceled.sql"),
+    fragment!("auth.sql"),
+    fragment!("find_visible.sql"),
+    fragment!("list_own.sql"),
+    fragment!("list_all.sql"),
+    fragment!("list_messages.sql"),
+    fragment!("add_message.sql"),
+    fragment!("open_ticket.sql"),
+];
+
+/// Fraction of transactions pgbench logs: enough for percentiles, little to write.
+const SAMPLING_RATE: f64 = 0.1;
+
+pub struct Pgbench {
+    binary: PathBuf,
+    url: String,
+    clients: usize,
+    /// Script path, weight and the endpoint it stands for, in `-f` order.
+    scripts: Vec<(PathBuf, u32, Endpoint)>,
+    defines: Vec<(&'static str, String)>,
+    logs: PathBuf,
+}
+
+pub struct Round {
+    pub tps: f64,
+    pub failed: u64,
+    /// Latencies of the sampled transactions, by endpoint label.
+    pub latencies: Recorder,
+}
+
+impl Round {
+    pub fn endpoint(&self, endpoint: Endpoint) -> Option<Summary> {
+        self.latencies.summary(endpoint.label())
+    }
+}
+
+impl Pgbench {
+    /// Writes the composed scripts under `work`.
+    pub fn prepare(size: &Size, url: &str, clients: usize, work: &Path) -> Result<Self, Error> {
+        let dir = work.join("pgbench");
+        std::fs::create_dir_all(&dir)?;
+        let mut scripts = Vec::new();
+        for share in &mix::MIX {
+            let script = compose(share.endpoint, share.role)?;
+            let path = dir.join(format!(
+                "{}_{}.sql",
+                share
+                    .endpoint
+                    .statement_file(share.role)
+                    .trim_end_matches(".sql"),
+                share.role.label()
+            ));
+            std::fs::write(&path, script)?;
+            scripts.push((path, share.weight, share.endpoint));
+        }
+        let defines = vec![
+            ("tickets", size.tickets.to_string()),
+            ("staff", size.staff.to_string()),
+            ("customers", size.customers().to_string()),
+            // The service fetches one row more than the page to know whether another
+            // page follows: `limit=20`, and the default limit of 100 for messages.
+            ("fetch_tickets", "21".to_owned()),
+            ("fetch_messages", "101".to_owned()),
+            ("topic", "Bench ticket".to_owned()),
+            (
+                "text",
+                "Any news about this? The parcel has still not arrived.".to_owned(),
+            ),
+            ("pending", "pending".to_owned()),
+            ("canceled", "canceled".to_owned()),
+            ("request", "request".to_owned()),
+            ("response", "response".to_owned()),
+        ];
+        Ok(Self {
+            binary: find_binary()?,
+            url: url.to_owned(),
+            clients,
+            scripts,
+            defines,
+            logs: dir.join("logs"),
+        })
+    }
+
+    /// One run of `duration`; `record` keeps a sample of per-transaction latencies.
+    pub fn run(&self, duration: Duration, record: bool) -> Result<Round, Error> {
+        if self.logs.exists() {
+            std::fs::remove_dir_all(&self.logs)?;
+        }
+        std::fs::create_dir_all(&self.logs)?;
+        let mut command = Command::new(&self.binary);
+        command
+            .args(["-n", "-M", "prepared", "-j", "1"])
+            .arg("-c")
+            .arg(self.clients.to_string())
+            .arg("-T")
+            .arg(duration.as_secs().max(1).to_string());
+        if record {
+            command
+                .arg("--log")
+                .arg(format!("--sampling-rate={SAMPLING_RATE}"))
+                .arg(format!("--log-prefix={}", self.logs.join("tx").display()));
+        }
+        for (name, value) in &self.defines {
+            command.arg("-D").arg(format!("{name}={value}"));
+        }
+        for (path, weight, _) in &self.scripts {
+            command
+                .arg("-f")
+                .arg(format!("{}@{weight}", path.display()));
+        }
+        let output = command.arg(&self.url).output()?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() {
+            return Err(format!(
+                "pgbench failed ({}): {}\n{}",
+                output.status,
+                stderr.trim(),
+                stdout.trim()
+            )
+            .into());
+        }
+        let tps = field(&stdout, "tps = ")?;
+        // pgbench 15 and later count failed transactions; earlier ones abort instead.
+        let failed = field(&stdout, "number of failed transactions: ").unwrap_or(0.0);
+        let latencies = if record {
+            self.read_logs()?
+        } else {
+            Recorder::default()
+        };
+        Ok(Round {
+            tps,
+            failed: failed as u64,
+            latencies,
+        })
+    }
+
+    /// Per-transaction log lines: `client tx latency_us script_no epoch epoch_us …`.
+    fn read_logs(&self) -> Result<Recorder, Error> {
+        let mut recorder = Recorder::default();
+        for entry in std::fs::read_dir(&self.logs)? {
+            let text = std::fs::read_to_string(entry?.path())?;
+            for line in text.lines() {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let (Some(micros), Some(script)) = (fields.get(2), fields.get(3)) else {
+                    continue;
+                };
+                let micros: u64 = micros.parse()?;
+                let script: usize = script.parse()?;
+                let (_, _, endpoint) = self
+                    .scripts
+                    .get(script)
+                    .ok_or_else(|| format!("pgbench logged unknown script {script}"))?;
+                recorder.success(endpoint.label(), Duration::from_micros(micros))?;
+            }
+        }
+        Ok(recorder)
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "pgbench -n -M prepared -c {} -j 1 -T <secs> with {} scripts ({})",
+            self.clients,
+            self.scripts.len(),
+            self.binary.display()
+        )
+    }
+}
+
+/// One transaction of the mix: who and which ticket, the per-request auth lookup, and
+/// the endpoint's statement.
+fn compose(endpoint: Endpoint, role: Role) -> Result<String, Error> {
+    let mut parts: Vec<&str> = match role {
+        Role::Customer => vec!["random_ticket.sql"],
+        Role::Staff => vec!["staff.sql"],
+    };
+    if endpoint == Endpoint::PostMessage {
+        parts.push("skip_canceled.sql");
+    }
+    if role == Role::Customer {
+        // After skipping a canceled ticket, so that the author is the new ticket's.
+        parts.push("ticket_author.sql");
+    }
+    parts.push("auth.sql");
+    parts.push(endpoint.statement_file(role));
+    let mut script = String::new();
+    for part in parts {
+        let (_, text) = FRAGMENTS
+            .iter()
+            .find(|(name, _)| *name == part)
+            .ok_or_else(|| format!("no pgbench fragment {part}"))?;
+        script.push_str(text);
+        script.push('\n');
+    }
+    // A message's type follows the role, and pgbench cannot `\set` a string.
+    let kind = match role {
+        Role::Customer => ":request",
+        Role::Staff => ":response",
+    };
+    Ok(script.replace(":kind", kind))
+}
+
+/// The number after `prefix` on pgbench's summary line.
+fn field(stdout: &str, prefix: &str) -> Result<f64, Error> {
+    stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix(prefix))
+        .and_then(|rest| rest.split_whitespace().next())
+        .ok_or_else(|| format!("no {prefix:?} in pgbench's output:\n{stdout}"))?
+        .parse()
+        .map_err(|e| format!("{prefix:?} in pgbench's output: {e}").into())
+}
+
+/// `pgbench` on the PATH, else in Debian's versioned directory (the newest).
+fn find_binary() -> Result<PathBuf, Error> {
+    if Command::new("pgbench")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        return Ok(PathBuf::from("pgbench"));
+    }
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter_map(|entry| {
+                    let version = entry.file_name().to_str()?.parse().ok()?;
+                    let path = entry.path().join("bin/pgbench");
+                    path.exists().then_some((version, path))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found.pop().map(|(_, path)| path).ok_or_else(|| {
+        "pgbench not found: install it with PostgreSQL's client tools \
+         (Debian: apt-get install postgresql-client)"
+            .into()
+    })
+}
+
+/// Medians of the per-endpoint p50/p99 across rounds, by endpoint label.
+pub fn endpoint_medians(rounds: &[Round]) -> BTreeMap<&'static str, (Duration, Duration)> {
+    let mut medians = BTreeMap::new();
+    for endpoint in Endpoint::ALL {
+        let summaries: Vec<Summary> = rounds.iter().filter_map(|r| r.endpoint(endpoint)).collect();
+        if !summaries.is_empty() {
+            medians.insert(
+                endpoint.label(),
+                (
+                    crate::report::median_duration(summaries.iter().map(|s| s.p50)),
+                    crate::report::median_duration(summaries.iter().map(|s| s.p99)),
+                ),
+            );
+        }
+    }
+    medians
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_look_up_the_caller_then_run_the_statement() {
+        let reply = compose(Endpoint::PostMessage, Role::Staff).unwrap();
+        let skip = reply.find("% 10 = 7").unwrap();
+        let auth = reply
+            .find("FROM users WHERE id = :uid AND is_active")
+            .unwrap();
+        let insert = reply.find("INSERT INTO messages").unwrap();
+        assert!(skip < auth && auth < insert);
+        assert!(reply.contains(":response::message_type"));
+        assert!(!reply.contains(":kind"));
+
+        let read = compose(Endpoint::GetTicket, Role::Customer).unwrap();
+        assert!(read.find("\\set uid").unwrap() < read.find("is_active").unwrap());
+        assert!(!read.contains("% 10 = 7"));
+    }
+
+    #[test]
+    fn reads_summary_fields() {
+        let out = "number of transactions actually processed: 1234\n\
+                   number of failed transactions: 0 (0.000%)\n\
+                   tps = 61.700000 (without initial connection time)\n";
+        assert_eq!(field(out, "tps = ").unwrap(), 61.7);
+        assert_eq!(
+            field(out, "number of transactions actually processed: ").unwrap(),
+            1234.0
+        );
+        assert_eq!(field(out, "number of failed transactions: ").unwrap(), 0.0);
+        assert!(field(out, "latency average = ").is_err());
+    }
+}

@@ -1,0 +1,172 @@
+//! Helpers of the reports: medians, units, Markdown tables, and writing the file.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::machine::Machine;
+use crate::recorder::Recorder;
+use crate::Error;
+
+pub fn median_f64(values: impl IntoIterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.into_iter().collect();
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+pub fn median_duration(values: impl IntoIterator<Item = Duration>) -> Duration {
+    Duration::from_secs_f64(median_f64(values.into_iter().map(|d| d.as_secs_f64())))
+}
+
+/// `1.23 ms`, `456 µs`.
+pub fn latency(d: Duration) -> String {
+    let micros = d.as_secs_f64() * 1e6;
+    if micros >= 1000.0 {
+        format!("{:.2} ms", micros / 1000.0)
+    } else {
+        format!("{micros:.0} µs")
+    }
+}
+
+/// `12,345`.
+pub fn thousands(n: f64) -> String {
+    let digits = format!("{:.0}", n.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "**missed**"
+    }
+}
+
+/// A Markdown table, built row by row.
+pub struct Table {
+    text: String,
+}
+
+impl Table {
+    /// `header` cells starting with `>` are right-aligned (numbers).
+    pub fn new(header: &[&str]) -> Self {
+        let names: Vec<&str> = header.iter().map(|h| h.trim_start_matches('>')).collect();
+        let rules: Vec<&str> = header
+            .iter()
+            .map(|h| if h.starts_with('>') { "---:" } else { "---" })
+            .collect();
+        let mut text = format!("| {} |\n", names.join(" | "));
+        let _ = writeln!(text, "|{}|", rules.join("|"));
+        Self { text }
+    }
+
+    pub fn row(&mut self, cells: &[String]) {
+        let _ = writeln!(self.text, "| {} |", cells.join(" | "));
+    }
+
+    pub fn finish(self) -> String {
+        self.text
+    }
+}
+
+pub fn machine_section(machine: &Machine) -> String {
+    let mut table = Table::new(&["", ""]);
+    let rows = [
+        (
+            "CPUs",
+            format!("{} online, {}", machine.cpus, machine.cpu_model),
+        ),
+        ("memory", machine.memory.clone()),
+        ("kernel", machine.kernel.clone()),
+        ("PostgreSQL", machine.postgres.clone()),
+        ("load average at start", machine.load_average.clone()),
+        ("placement", machine.placement.clone()),
+        ("date", machine.date.clone()),
+        ("commit", machine.commit.clone()),
+    ];
+    for (name, value) in rows {
+        table.row(&[name.to_owned(), value]);
+    }
+    format!("## Machine\n\n{}\n", table.finish())
+}
+
+/// The failures of all runs, by what failed and why; `None` when there were none.
+pub fn errors_table(recorders: &[&Recorder], pgbench_failed: u64) -> Option<String> {
+    let mut all = Recorder::default();
+    for recorder in recorders {
+        all.add_errors(recorder);
+    }
+    if all.failures() == 0 && pgbench_failed == 0 {
+        return None;
+    }
+    let mut table = Table::new(&["request", "cause", ">count"]);
+    for ((label, cause), count) in &all.errors {
+        table.row(&[(*label).to_owned(), cause.clone(), count.to_string()]);
+    }
+    if pgbench_failed > 0 {
+        table.row(&[
+            "pgbench".to_owned(),
+            "failed transactions".to_owned(),
+            pgbench_failed.to_string(),
+        ]);
+    }
+    Some(table.finish())
+}
+
+/// Prints the report and writes it to `path`.
+pub fn publish(path: &Path, text: &str) -> Result<(), Error> {
+    println!("\n{text}");
+    std::fs::write(path, text)?;
+    println!("written to {}", path.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_and_units() {
+        assert_eq!(median_f64([3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median_f64([4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median_f64([]), 0.0);
+        assert_eq!(thousands(1234567.4), "1,234,567");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(latency(Duration::from_micros(1500)), "1.50 ms");
+        assert_eq!(latency(Duration::from_micros(87)), "87 µs");
+    }
+
+    #[test]
+    fn tables_align_numbers_right() {
+        let mut table = Table::new(&["name", ">n"]);
+        table.row(&["a".into(), "1".into()]);
+        assert_eq!(table.finish(), "| name | n |\n|---|---:|\n| a | 1 |\n");
+    }
+
+    #[test]
+    fn errors_are_summed_across_runs() {
+        assert!(errors_table(&[&Recorder::default()], 0).is_none());
+        let mut a = Recorder::default();
+        a.failure("POST /tickets", "HTTP 500".into());
+        a.failure("POST /tickets", "HTTP 500".into());
+        let mut b = Recorder::default();
+        b.failure("POST /tickets", "HTTP 500".into());
+        let table = errors_table(&[&a, &b], 2).unwrap();
+        assert!(
+            table.contains("| POST /tickets | HTTP 500 | 3 |"),
+            "{table}"
+        );
+        assert!(table.contains("| pgbench | failed transactions | 2 |"));
+    }
+}

@@ -1,0 +1,342 @@
+//! `bench default` and `bench large`: seed, start the server, then the mixed workload
+//! against pgbench's ceiling (rounds interleaved, so that noise hits both alike), pages,
+//! logins, and `GET /tickets/{id}` under login load; report.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::dataset::{self, Hashes, Seeded, Size};
+use crate::fixtures::Fixtures;
+use crate::load::{self, Workload, LOGIN};
+use crate::machine::{CpuCounters, Machine};
+use crate::mix::Endpoint;
+use crate::pages::{self, ListPages, PageLatency};
+use crate::pgbench::{self, Pgbench};
+use crate::placement::Placement;
+use crate::recorder::{Recorder, Summary};
+use crate::server::{process_cpu_time, Server};
+use crate::{sessions, suite_report, Error};
+
+/// Where logs and composed scripts go (ignored by git).
+pub const WORK_DIR: &str = "bench/data";
+/// Connections of the `GET /tickets/{id}` probe.
+const PROBE_CONNECTIONS: usize = 8;
+/// Requests per page and round when timing pages.
+const PAGE_SAMPLES: usize = 100;
+
+pub struct MixedRound {
+    pub recorder: Recorder,
+    pub seconds: f64,
+    pub server_cpu: Duration,
+    pub bench_cpu: Duration,
+    /// Fraction of all CPUs busy during the round (everything on the machine).
+    pub machine_busy: f64,
+}
+
+impl MixedRound {
+    pub fn throughput(&self) -> f64 {
+        self.recorder.successes() as f64 / self.seconds
+    }
+
+    pub fn cpu_per_request(&self) -> Duration {
+        self.server_cpu
+            .checked_div(
+                u32::try_from(self.recorder.successes())
+                    .unwrap_or(u32::MAX)
+                    .max(1),
+            )
+            .unwrap_or_default()
+    }
+}
+
+pub struct LoginRound {
+    pub recorder: Recorder,
+    pub seconds: f64,
+}
+
+pub struct InterferenceRound {
+    pub quiet: Recorder,
+    pub loaded: Recorder,
+    pub logins: Recorder,
+}
+
+impl InterferenceRound {
+    pub fn quiet_get(&self) -> Option<Summary> {
+        self.quiet.summary(Endpoint::GetTicket.label())
+    }
+
+    pub fn loaded_get(&self) -> Option<Summary> {
+        self.loaded.summary(Endpoint::GetTicket.label())
+    }
+}
+
+pub struct SuiteResults<'a> {
+    pub config: &'a Config,
+    pub size: &'a Size,
+    pub machine: Machine,
+    pub seeded: Seeded,
+    pub server_cores: usize,
+    pub pgbench_command: String,
+    pub warmup: Recorder,
+    pub mixed: Vec<MixedRound>,
+    pub pgbench: Vec<pgbench::Round>,
+    pub peak_rss: u64,
+    pub pages: Vec<PageLatency>,
+    pub hash_time: Duration,
+    pub logins: Vec<LoginRound>,
+    pub interference: Vec<InterferenceRound>,
+    pub elapsed: Duration,
+}
+
+pub fn run(config: &Config, placement: &Placement, size: &Size) -> Result<(), Error> {
+    let started = Instant::now();
+    let work = Path::new(WORK_DIR);
+    std::fs::create_dir_all(work)?;
+    let machine = Machine::describe(&dataset::admin(config)?, placement)?;
+    println!("placement: {}", machine.placement);
+    let hashes = Hashes::new(config.bcrypt_cost)?;
+    let hash_time = time_verify(&hashes.slow)?;
+    println!(
+        "one bcrypt verification at cost {}: {:.1} ms",
+        config.bcrypt_cost,
+        hash_time.as_secs_f64() * 1e3
+    );
+    let seeded = dataset::seed(config, size, &hashes)?;
+    let db = dataset::database(config, size)?;
+    let fixtures = Fixtures::load(&db, size, config.customers)?;
+    let pgbench = Pgbench::prepare(size, db.url(), config.pg_clients, work)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut server = Server::start(config, placement, db.url(), &work.join("server.log"))?;
+    runtime.block_on(server.ready())?;
+    let addr = server.addr;
+    println!(
+        "server {} (pid {}) ready; logging in {} staff and {} customers",
+        addr,
+        server.pid(),
+        fixtures.staff.len(),
+        fixtures.customers.len()
+    );
+    let sessions = runtime.block_on(sessions::open(addr, &fixtures.staff, &fixtures.customers))?;
+    let login_emails = Arc::new(fixtures.login.clone());
+    let workload = Arc::new(Workload { fixtures, sessions });
+
+    println!("warming up for {} s each", config.warmup.as_secs());
+    pgbench.run(config.warmup, false)?;
+    let warmup = runtime.block_on(load::mixed(
+        addr,
+        workload.clone(),
+        config.connections,
+        config.warmup,
+        0,
+    ))?;
+
+    let mut mixed = Vec::with_capacity(config.rounds);
+    let mut pg_rounds = Vec::with_capacity(config.rounds);
+    for round in 1..=config.rounds {
+        let pg = pgbench.run(config.duration, true)?;
+        println!(
+            "round {round}: pgbench {} tps ({} failed)",
+            crate::report::thousands(pg.tps),
+            pg.failed
+        );
+        pg_rounds.push(pg);
+        let result = mixed_round(&runtime, &server, &workload, config, round as u64)?;
+        println!(
+            "round {round}: HTTP {} req/s, p99 {}, {} errors, server CPU {:.0} µs/request",
+            crate::report::thousands(result.throughput()),
+            crate::report::latency(result.recorder.overall()?.p99),
+            result.recorder.failures(),
+            result.cpu_per_request().as_secs_f64() * 1e6
+        );
+        mixed.push(result);
+    }
+    let peak_rss = server.peak_rss()?;
+
+    let staff = workload
+        .sessions
+        .staff
+        .first()
+        .ok_or("no staff session")?
+        .clone();
+    let page_results = runtime.block_on(async {
+        let mut lists = Vec::new();
+        for (list, rows) in [("/tickets", seeded.tickets), ("/users", seeded.users)] {
+            let depth = u64::try_from(rows / 2)?;
+            lists.push(ListPages::open(addr, staff.clone(), list, depth).await?);
+        }
+        pages::measure(&mut lists, config.rounds, PAGE_SAMPLES).await
+    })?;
+    for pages in &page_results {
+        println!(
+            "GET {}: first page p50 {}, page after row {} p50 {}",
+            pages.list,
+            crate::report::latency(pages.first),
+            pages.depth,
+            crate::report::latency(pages.deep)
+        );
+    }
+
+    let mut logins = Vec::with_capacity(config.rounds);
+    for round in 1..=config.rounds {
+        let begun = Instant::now();
+        let recorder = runtime.block_on(load::logins(
+            addr,
+            login_emails.clone(),
+            config.login_clients,
+            config.login_duration,
+        ))?;
+        let seconds = begun.elapsed().as_secs_f64();
+        println!(
+            "round {round}: {:.1} logins/s",
+            recorder.successes() as f64 / seconds
+        );
+        logins.push(LoginRound { recorder, seconds });
+    }
+
+    let mut interference = Vec::with_capacity(config.rounds);
+    for round in 1..=config.rounds {
+        let result =
+            runtime.block_on(interference_round(addr, &workload, &login_emails, config))?;
+        if let (Some(quiet), Some(loaded)) = (result.quiet_get(), result.loaded_get()) {
+            println!(
+                "round {round}: GET /tickets/{{id}} p99 {} alone, {} while logging in",
+                crate::report::latency(quiet.p99),
+                crate::report::latency(loaded.p99)
+            );
+        }
+        interference.push(result);
+    }
+    server.stop()?;
+
+    let results = SuiteResults {
+        config,
+        size,
+        machine,
+        seeded,
+        server_cores: placement.server_cores(),
+        pgbench_command: pgbench.describe(),
+        warmup,
+        mixed,
+        pgbench: pg_rounds,
+        peak_rss,
+        pages: page_results,
+        hash_time,
+        logins,
+        interference,
+        elapsed: started.elapsed(),
+    };
+    let file = match size.name {
+        "default" => "bench/RESULTS.md".to_owned(),
+        other => format!("bench/RESULTS-{other}.md"),
+    };
+    crate::report::publish(Path::new(&file), &suite_report::render(&results)?)
+}
+
+fn mixed_round(
+    runtime: &tokio::runtime::Runtime,
+    server: &Server,
+    workload: &Arc<Workload>,
+    config: &Config,
+    seed: u64,
+) -> Result<MixedRound, Error> {
+    let cpu_before = server.cpu_time()?;
+    let bench_before = process_cpu_time("/proc/self/stat")?;
+    let machine_before = CpuCounters::read()?;
+    let begun = Instant::now();
+    let recorder = runtime.block_on(load::mixed(
+        server.addr,
+        workload.clone(),
+        config.connections,
+        config.duration,
+        seed,
+    ))?;
+    let seconds = begun.elapsed().as_secs_f64();
+    Ok(MixedRound {
+        recorder,
+        seconds,
+        server_cpu: server.cpu_time()?.saturating_sub(cpu_before),
+        bench_cpu: process_cpu_time("/proc/self/stat")?.saturating_sub(bench_before),
+        machine_busy: CpuCounters::read()?.busy_since(machine_before),
+    })
+}
+
+/// The probe alone, then the probe while logins keep every hashing permit busy (they
+/// start a second earlier and stop a second later).
+async fn interference_round(
+    addr: std::net::SocketAddr,
+    workload: &Arc<Workload>,
+    login_emails: &Arc<Vec<String>>,
+    config: &Config,
+) -> Result<InterferenceRound, Error> {
+    let duration = config.login_duration;
+    let quiet = load::probe(
+        addr,
+        workload.clone(),
+        PROBE_CONNECTIONS,
+        config.probe_rate,
+        duration,
+    )
+    .await?;
+    let lead = Duration::from_secs(1);
+    let (logins, loaded) = tokio::join!(
+        load::logins(
+            addr,
+            login_emails.clone(),
+            config.login_clients,
+            duration + 2 * lead,
+        ),
+        async {
+            tokio::time::sleep(lead).await;
+            load::probe(
+                addr,
+                workload.clone(),
+                PROBE_CONNECTIONS,
+                config.probe_rate,
+                duration,
+            )
+            .await
+        }
+    );
+    Ok(InterferenceRound {
+        quiet,
+        loaded: loaded?,
+        logins: logins?,
+    })
+}
+
+/// The time of one bcrypt verification of `hash` on this process's CPU: the fastest of
+/// a few, since other work on a busy machine only ever adds to it.
+fn time_verify(hash: &str) -> Result<Duration, Error> {
+    let mut fastest = Duration::MAX;
+    for _ in 0..5 {
+        let started = Instant::now();
+        if !bcrypt::verify(dataset::PASSWORD, hash)? {
+            return Err("the seeded hash does not verify".into());
+        }
+        fastest = fastest.min(started.elapsed());
+    }
+    Ok(fastest)
+}
+
+/// Every recorder of the run: the report lists their failures.
+pub fn all_recorders<'r>(results: &'r SuiteResults<'_>) -> Vec<&'r Recorder> {
+    let mut all = vec![&results.warmup];
+    all.extend(results.mixed.iter().map(|r| &r.recorder));
+    all.extend(results.logins.iter().map(|r| &r.recorder));
+    for round in &results.interference {
+        all.extend([&round.quiet, &round.loaded, &round.logins]);
+    }
+    all
+}
+
+/// Logins per second of a login round.
+pub fn login_rate(round: &LoginRound) -> f64 {
+    round
+        .recorder
+        .summary(LOGIN)
+        .map_or(0.0, |s| s.count as f64 / round.seconds)
+}
