@@ -128,16 +128,29 @@ struct TicketListQuery<'a> {
 }
 
 impl<'a> TicketListQuery<'a> {
+    /// The page is chosen from `tickets` alone, and only its rows are joined with
+    /// their authors (`finish`): joining first made PostgreSQL size the join for the
+    /// whole table, so a deep page on a large table cost more than on a small one.
     fn new() -> Self {
         Self {
-            sql: concat!(
-                "SELECT ",
-                ticket_columns!(),
-                " FROM tickets t JOIN users u ON u.id = t.author_id WHERE true"
-            )
-            .to_owned(),
+            sql: "SELECT t.* FROM tickets t WHERE true".to_owned(),
             params: Vec::new(),
         }
+    }
+
+    /// Closes the page query (`ORDER BY … LIMIT`) and joins the page's authors.
+    fn finish(mut self, direction: &str, limit: &'a (dyn ToSql + Sync)) -> Self {
+        let order = format!("ORDER BY t.created_at {direction}, t.id {direction}");
+        self.push(&format!(" {order} LIMIT $?"), limit);
+        self.sql = format!(
+            concat!(
+                "SELECT ",
+                ticket_columns!(),
+                " FROM ({}) t JOIN users u ON u.id = t.author_id {}"
+            ),
+            self.sql, order
+        );
+        self
     }
 
     /// Appends `sql` with `$?` replaced by the next parameter's placeholder.
@@ -319,10 +332,7 @@ impl TicketRepository for PgTicketRepository {
                 )
                 .push(", $?)", id);
         }
-        query.push(
-            &format!(" ORDER BY t.created_at {direction}, t.id {direction} LIMIT $?"),
-            &limit,
-        );
+        let query = query.finish(direction, &limit);
 
         let client = connection(&self.pool).await?;
         let fetched = query::rows(&client, &query.sql, &query.params).await?;
