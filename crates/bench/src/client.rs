@@ -16,6 +16,7 @@ use crate::Error;
 pub struct Client {
     sender: SendRequest<Full<Bytes>>,
     host: HeaderValue,
+    addr: SocketAddr,
 }
 
 pub struct Reply {
@@ -37,6 +38,7 @@ impl Client {
         Ok(Self {
             sender,
             host: HeaderValue::from_str(&addr.to_string())?,
+            addr,
         })
     }
 
@@ -64,6 +66,11 @@ impl Client {
             None => Bytes::new(),
         };
         let request = request.body(Full::new(body))?;
+        // The server closes connections left idle past its keep-alive (5 s), e.g. while
+        // another dataset's cursors are walked: open a new one then.
+        if self.sender.is_closed() {
+            *self = Self::connect(self.addr).await?;
+        }
         self.sender.ready().await?;
         let response = self.sender.send_request(request).await?;
         let status = response.status();
