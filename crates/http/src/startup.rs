@@ -58,7 +58,7 @@ impl Application {
         let hasher = Arc::new(
             BcryptHasher::new(
                 settings.auth.bcrypt_cost,
-                settings.auth.max_concurrent_hashes,
+                hashing_permits(settings.auth.max_concurrent_hashes),
             )
             .await
             .map_err(StartupError::Hasher)?,
@@ -131,6 +131,16 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// `configured`, or for 0 one less than the CPUs this process may run on (at least 1):
+/// bcrypt takes a core for a quarter of a second per hash at cost 12.
+fn hashing_permits(configured: usize) -> usize {
+    if configured > 0 {
+        return configured;
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cpus.saturating_sub(1).max(1)
 }
 
 /// The domain's services on the PostgreSQL adapter.
