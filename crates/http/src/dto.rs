@@ -5,70 +5,112 @@
 use domain::{Message, Ticket, User};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
-#[derive(Debug, Deserialize)]
+use crate::openapi::schemas;
+
+/// Registers a customer, or staff with `isStaff: true` (see the operation).
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "user@post.io", "password": "correct horse", "username": "michelle"}))]
 pub struct RegisterRequest {
+    #[schema(schema_with = schemas::email)]
     pub email: String,
+    #[schema(schema_with = schemas::new_password)]
     pub password: String,
+    #[schema(schema_with = schemas::username)]
     pub username: String,
+    /// `true` registers staff: that needs the staff API key (or a superuser's token)
+    /// as `Authorization: Bearer`.
     #[serde(rename = "isStaff", default)]
+    #[schema(default = false)]
     pub is_staff: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "user@post.io", "password": "correct horse"}))]
 pub struct LoginRequest {
+    /// Compared without regard to case; not otherwise validated.
+    #[schema(schema_with = schemas::credential)]
     pub email: String,
+    #[schema(schema_with = schemas::credential)]
     pub password: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// Every field is optional; who may change what is described on the operation.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"username": "michelle"}))]
 pub struct UpdateUserRequest {
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_username)]
     pub username: Option<String>,
+    /// Only the user themself, and only with `current_password`.
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_new_password)]
     pub password: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = schemas::optional_credential)]
     pub current_password: Option<String>,
+    /// Superusers only, for anyone but themself.
     #[serde(default)]
     pub is_staff: Option<bool>,
+    /// Superusers only, for anyone but themself.
     #[serde(default)]
     pub is_active: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"topic": "new discount", "text": "Is the discount still on?"}))]
 pub struct OpenTicketRequest {
+    #[schema(schema_with = schemas::topic)]
     pub topic: String,
+    /// The ticket's first message.
+    #[schema(schema_with = schemas::message_text)]
     pub text: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// Other fields are ignored.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"status": "canceled"}))]
 pub struct StatusRequest {
+    #[schema(value_type = schemas::TicketStatus)]
     pub status: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"text": "The discount ends on Friday."}))]
 pub struct MessageRequest {
+    #[schema(schema_with = schemas::message_text)]
     pub text: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIyIn0.c2lnbmF0dXJl", "token_type": "Bearer", "expires_in": 1800}))]
 pub struct LoginResponse {
+    /// A JWT (HS256), also set as the `token` cookie.
     pub token: String,
+    #[schema(value_type = schemas::BearerTokenType)]
     pub token_type: &'static str,
+    /// Seconds until the token expires.
     pub expires_in: u64,
 }
 
-#[derive(Debug, Serialize)]
+/// A user; never a password hash.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": 2, "created_at": "2026-11-28T11:14:10.516402Z", "username": "michelle", "email": "user@post.io", "is_staff": false, "is_active": true, "tickets_count": 3}))]
 pub struct UserResponse {
+    #[schema(minimum = 1)]
     pub id: i64,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     pub username: String,
     pub email: String,
     pub is_staff: bool,
+    /// Present only when the caller is staff.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
     pub is_superuser: Option<bool>,
     pub is_active: bool,
+    #[schema(minimum = 0)]
     pub tickets_count: i64,
 }
 
@@ -88,23 +130,30 @@ impl UserResponse {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// Its schema is written out in `openapi.rs`: the derive would describe `flatten` as
+/// an `allOf` that a closed user object refuses.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UserDetailResponse {
     #[serde(flatten)]
     pub user: UserResponse,
     pub tickets: Vec<TicketResponse>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": 10, "created_at": "2026-11-28T11:14:10.516402Z", "updated_at": "2026-11-28T11:20:02.004417Z", "author": "postman33@mpost.io", "topic": "new discount", "status": "pending"}))]
 pub struct TicketResponse {
+    #[schema(minimum = 1)]
     pub id: i64,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// The author's e-mail address; present only when the caller is staff.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
     pub author: Option<String>,
     pub topic: String,
+    #[schema(value_type = schemas::TicketStatus)]
     pub status: &'static str,
 }
 
@@ -129,15 +178,20 @@ impl TicketResponse {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": 7, "created_at": "2026-11-28T11:14:10.516402Z", "type": "request", "text": "Is the discount still on?", "author": "user@post.io"}))]
 pub struct MessageResponse {
+    #[schema(minimum = 1)]
     pub id: i64,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(rename = "type")]
+    #[schema(value_type = schemas::MessageType)]
     pub kind: &'static str,
     pub text: String,
+    /// The author's e-mail address; present only when the caller is staff.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
     pub author: Option<String>,
 }
 

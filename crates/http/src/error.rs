@@ -13,6 +13,7 @@ use domain::tickets::{ChangeStatusError, PostMessageError, ReadTicketError};
 use domain::users::{LoginError, ReadUserError, RegisterError, UpdateUserError};
 use domain::{RepositoryError, ValidationError};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -117,9 +118,12 @@ impl ErrorKind {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// One refused field of a validation error.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ToSchema)]
 pub struct FieldError {
+    #[schema(examples("topic"))]
     pub field: &'static str,
+    #[schema(examples("The field `topic` must hold 1 to 20 characters."))]
     pub message: String,
 }
 
@@ -364,15 +368,28 @@ impl From<UpdateUserError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ProblemBody<'a> {
+/// The body of every error (RFC 9457 problem details, `application/problem+json`).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Problem, example = json!({"type": "about:blank", "title": "Bad Request", "status": 400, "detail": "Password must be at least 8 characters.", "code": "password_too_short", "errors": [{"field": "password", "message": "Password must be at least 8 characters."}]}))]
+pub(crate) struct ProblemBody<'a> {
+    /// Always `about:blank`: the status and `code` say what happened.
     #[serde(rename = "type")]
+    #[schema(examples("about:blank"))]
     kind: &'static str,
+    /// The status's reason phrase.
+    #[schema(examples("Bad Request"))]
     title: &'a str,
+    #[schema(minimum = 400, maximum = 599, examples(400))]
     status: u16,
+    /// A sentence for people.
+    #[schema(examples("Password must be at least 8 characters."))]
     detail: &'a str,
+    /// A stable snake_case identifier for programs.
+    #[schema(pattern = "^[a-z0-9_]+$", examples("password_too_short"))]
     code: &'static str,
+    /// The refused fields of a validation error; absent otherwise.
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    #[schema(value_type = Vec<FieldError>, required = false)]
     errors: &'a [FieldError],
 }
 

@@ -1,11 +1,12 @@
 //! The tickets HTTP API: actix-web routes over the domain's use cases, wired to the
 //! PostgreSQL adapter. Start with [`startup::Application`]; routes are listed in
-//! [`routes`], status codes are chosen in [`error`].
+//! [`routes`], status codes are chosen in [`error`], and [`openapi`] describes them.
 
 pub mod auth;
 pub mod body;
 pub mod dto;
 pub mod error;
+pub mod openapi;
 pub mod pagination;
 pub mod request_id;
 pub mod routes;

@@ -1,4 +1,4 @@
-//! The `tickets` binary: `serve` (the default), `migrate`, `create-superuser`.
+//! The `tickets` binary: `serve` (the default), `migrate`, `create-superuser`, `openapi`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -30,6 +30,8 @@ enum Command {
         #[arg(long)]
         username: String,
     },
+    /// Print the OpenAPI document (the source of docs/openapi.json).
+    Openapi,
 }
 
 #[actix_web::main]
@@ -54,6 +56,10 @@ async fn main() -> ExitCode {
             .map_err(|e| error_chain(&e)),
         Command::CreateSuperuser { email, username } => {
             create_superuser(settings, &email, &username).await
+        }
+        Command::Openapi => {
+            print!("{}", http_adapter::openapi::pretty_json());
+            Ok(())
         }
     };
     match outcome {

@@ -1,12 +1,13 @@
 //! Every route of the API, in one table. Each resource answers `405` with an `Allow`
 //! header for methods it does not support; unknown paths get `404`. Handlers live in
-//! the submodule named after their resource.
+//! the submodule named after their resource; the OpenAPI document lists them.
 
-mod health;
-mod messages;
-mod session;
-mod tickets;
-mod users;
+pub(crate) mod docs;
+pub(crate) mod health;
+pub(crate) mod messages;
+pub(crate) mod session;
+pub(crate) mod tickets;
+pub(crate) mod users;
 
 use actix_web::web;
 
@@ -42,7 +43,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(messages::post)),
     )
     .service(resource("/health/live", "GET").route(web::get().to(health::live)))
-    .service(resource("/health/ready", "GET").route(web::get().to(health::ready)));
+    .service(resource("/health/ready", "GET").route(web::get().to(health::ready)))
+    .service(resource("/openapi.json", "GET").route(web::get().to(docs::openapi_json)))
+    .service(resource("/docs", "GET").route(web::get().to(docs::page)))
+    .service(resource("/docs/docs.js", "GET").route(web::get().to(docs::script)))
+    .service(resource("/docs/docs.css", "GET").route(web::get().to(docs::style)));
 }
 
 /// A resource whose unsupported methods get `405` listing `allow`.

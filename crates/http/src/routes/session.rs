@@ -8,6 +8,10 @@ use crate::auth::TOKEN_COOKIE;
 use crate::body::JsonBody;
 use crate::dto::{LoginRequest, LoginResponse};
 use crate::error::ApiError;
+use crate::openapi::responses::{
+    BadRequest, PayloadTooLarge, ServiceUnavailable, TooManyRequests, Unauthorized,
+    UnsupportedMediaType,
+};
 use crate::state::AppState;
 use domain::values::reject_nul;
 
@@ -21,8 +25,30 @@ fn session_cookie(value: String, max_age_secs: i64, secure: bool) -> Cookie<'sta
         .finish()
 }
 
-/// Unknown e-mail, wrong password and deactivated account get the same answer, and
-/// take the same time (the domain verifies a dummy hash for unknown accounts).
+/// Log in
+///
+/// Returns a JWT and sets it as the `token` cookie. An unknown e-mail, a wrong password
+/// and a deactivated account get the same `401`.
+#[utoipa::path(
+    post,
+    path = "/login",
+    operation_id = "login",
+    tag = "session",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in.", body = LoginResponse,
+            headers(("Set-Cookie" = String,
+                description = "`token=<jwt>; HttpOnly; SameSite=Lax; Path=/; Max-Age=<ttl>`, plus `Secure` over HTTPS."))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+// Unknown e-mail, wrong password and deactivated account take the same time too (the
+// domain verifies a dummy hash for unknown accounts).
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -59,8 +85,20 @@ pub async fn login(
     }))
 }
 
-/// Clears the cookie. Tokens are stateless: one sent as a Bearer header stays valid
-/// until it expires (documented in the README).
+/// Log out
+///
+/// Clears the `token` cookie. Tokens are stateless: one sent as a Bearer token stays
+/// valid until it expires.
+#[utoipa::path(
+    post,
+    path = "/logout",
+    operation_id = "logout",
+    tag = "session",
+    responses(
+        (status = 204, description = "The cookie is cleared.",
+            headers(("Set-Cookie" = String, description = "`token=` with `Max-Age=0`."))),
+    )
+)]
 pub async fn logout(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::NoContent()
         .cookie(session_cookie(String::new(), 0, state.secure_cookies))

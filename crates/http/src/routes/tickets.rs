@@ -3,7 +3,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use domain::ticket::{SortOrder, TicketFilter};
-use domain::values::{MessageText, Topic};
+use domain::values::{reject_nul, MessageText, Topic};
 use domain::{TicketId, TicketStatus};
 
 use super::{path_id, ListQuery};
@@ -11,9 +11,41 @@ use crate::auth::Authenticated;
 use crate::body::JsonBody;
 use crate::dto::{OpenTicketRequest, StatusRequest, TicketResponse};
 use crate::error::{ApiError, ErrorKind};
+use crate::openapi::params::{PageParams, TicketFilterParams, TicketPath};
+use crate::openapi::responses::{
+    BadRequest, Conflict, NotFound, PayloadTooLarge, ServiceUnavailable, Unauthorized,
+    UnsupportedMediaType,
+};
 use crate::pagination::{page_request, page_response, CursorScope};
 use crate::state::AppState;
 
+/// Open a ticket
+///
+/// Creates the ticket with status `pending` and, in the same transaction, its first
+/// message (type `request`) holding `text`. Staff may open tickets too.
+#[utoipa::path(
+    post,
+    path = "/tickets",
+    operation_id = "open_ticket",
+    tag = "tickets",
+    request_body = OpenTicketRequest,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 201, description = "The new ticket.", body = TicketResponse,
+            headers(("Location" = String, description = "`/tickets/{id}` of the new ticket.")),
+            links(
+                ("GetTicket" = (operation_id = "get_ticket", parameters(("id" = "$response.body#/id")))),
+                ("ChangeStatus" = (operation_id = "change_ticket_status", parameters(("id" = "$response.body#/id")))),
+                ("ListMessages" = (operation_id = "list_messages", parameters(("id" = "$response.body#/id")))),
+                ("PostMessage" = (operation_id = "post_message", parameters(("id" = "$response.body#/id")))),
+            )),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 pub async fn open(
     state: web::Data<AppState>,
     Authenticated(caller): Authenticated,
@@ -54,6 +86,9 @@ fn parse_filter(query: &ListQuery) -> Result<TicketFilter, ApiError> {
             ))
         }
     };
+    if let Some(author) = query.author.as_deref() {
+        reject_nul("author", author)?;
+    }
     let author_email = query
         .author
         .as_deref()
@@ -67,6 +102,24 @@ fn parse_filter(query: &ListQuery) -> Result<TicketFilter, ApiError> {
     })
 }
 
+/// List tickets
+///
+/// A customer gets their own tickets; staff get every ticket, with `author`.
+#[utoipa::path(
+    get,
+    path = "/tickets",
+    operation_id = "list_tickets",
+    tag = "tickets",
+    params(PageParams, TicketFilterParams),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "One page of tickets.", body = Vec<TicketResponse>,
+            headers(("Link" = String, description = "`<…>; rel=\"next\"` (RFC 8288) when more rows exist."))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 pub async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -89,6 +142,21 @@ pub async fn list(
     Ok(page_response(&req, &tickets, next))
 }
 
+/// Read a ticket
+#[utoipa::path(
+    get,
+    path = "/tickets/{id}",
+    operation_id = "get_ticket",
+    tag = "tickets",
+    params(TicketPath),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The ticket.", body = TicketResponse),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 pub async fn get(
     state: web::Data<AppState>,
     Authenticated(caller): Authenticated,
@@ -99,7 +167,33 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(TicketResponse::new(ticket, caller.is_staff())))
 }
 
-/// `PUT` and `PATCH` behave the same: only `status` is read.
+/// Change a ticket's status
+///
+/// `PUT` and `PATCH` behave the same: only `status` is read. The ticket's author (any
+/// role) may set `canceled` from `pending` or `unresolved`; staff may set `pending`,
+/// `resolved` and `unresolved` from any of those. `resolved` needs a staff response on
+/// the ticket; `canceled` is final. Setting the status the ticket has changes nothing.
+/// `400` for a status this caller may never set, `409` for a transition the rules
+/// forbid now.
+#[utoipa::path(
+    method(put, patch),
+    path = "/tickets/{id}",
+    operation_id = "change_ticket_status",
+    tag = "tickets",
+    params(TicketPath),
+    request_body = StatusRequest,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The ticket after the change.", body = TicketResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 pub async fn change_status(
     state: web::Data<AppState>,
     Authenticated(caller): Authenticated,

@@ -16,10 +16,45 @@ use crate::dto::{
     RegisterRequest, TicketResponse, UpdateUserRequest, UserDetailResponse, UserResponse,
 };
 use crate::error::ApiError;
+use crate::openapi::params::{PageParams, UserPath};
+use crate::openapi::responses::{
+    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, ServiceUnavailable, Unauthorized,
+    UnsupportedMediaType,
+};
 use crate::pagination::{next_link, page_request, page_response, CursorScope};
 use crate::state::AppState;
 use domain::values::reject_nul;
 
+/// Register a user
+///
+/// Anyone may register a customer. `"isStaff": true` registers staff: that needs the
+/// staff API key as `Authorization: Bearer <key>` (compared in constant time), or the
+/// token of a logged-in superuser; without either the answer is `401`. `is_superuser`
+/// appears in the answer only when a staff member's token vouched for it.
+#[utoipa::path(
+    post,
+    path = "/users",
+    operation_id = "register_user",
+    tag = "users",
+    request_body = RegisterRequest,
+    security((), ("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 201, description = "The new user.", body = UserResponse,
+            headers(("Location" = String, description = "`/users/{id}` of the new user.")),
+            links(
+                ("GetUser" = (operation_id = "get_user", parameters(("id" = "$response.body#/id")),
+                    description = "Read the new user (staff, or the user themself).")),
+                ("UpdateUser" = (operation_id = "update_user", parameters(("id" = "$response.body#/id")),
+                    description = "Change the new user (staff, or the user themself).")),
+            )),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 pub async fn register(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -49,18 +84,20 @@ async fn registration_authority(
     req: &HttpRequest,
     state: &AppState,
 ) -> Result<RegistrationAuthority, ApiError> {
-    let presented = bearer_token(req)
-        .map(str::to_owned)
-        .or_else(|| req.cookie(TOKEN_COOKIE).map(|c| c.value().to_owned()));
-    let Some(presented) = presented else {
-        return Ok(RegistrationAuthority::Anonymous);
-    };
-    if let Some(key) = &state.staff_api_key {
+    let bearer = bearer_token(req);
+    if let (Some(presented), Some(key)) = (bearer, &state.staff_api_key) {
         if secrets_equal(presented.as_bytes(), key.expose_secret().as_bytes()) {
             return Ok(RegistrationAuthority::StaffKey);
         }
     }
-    match state.caller_from_token(&presented).await {
+    // The key is accepted only as a Bearer token; a cookie can only carry a JWT.
+    let token = bearer
+        .map(str::to_owned)
+        .or_else(|| req.cookie(TOKEN_COOKIE).map(|c| c.value().to_owned()));
+    let Some(token) = token else {
+        return Ok(RegistrationAuthority::Anonymous);
+    };
+    match state.caller_from_token(&token).await {
         Ok(caller) => Ok(RegistrationAuthority::User(caller)),
         Err(e) if e.kind().status().is_server_error() => Err(e),
         Err(_) => Ok(RegistrationAuthority::Anonymous),
@@ -75,6 +112,25 @@ fn secrets_equal(presented: &[u8], expected: &[u8]) -> bool {
     presented.ct_eq(&expected).into()
 }
 
+/// List users (staff only)
+///
+/// Each with `tickets_count`, ordered by `tickets_count` descending, then `id`.
+#[utoipa::path(
+    get,
+    path = "/users",
+    operation_id = "list_users",
+    tag = "users",
+    params(PageParams),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "One page of users.", body = Vec<UserResponse>,
+            headers(("Link" = String, description = "`<…>; rel=\"next\"` (RFC 8288) when more rows exist."))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 pub async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -102,6 +158,27 @@ fn target_user(raw: &str, caller: domain::Caller) -> Result<UserId, ApiError> {
     path_id(raw, UserId::parse)
 }
 
+/// Read a user (staff, or the user themself)
+///
+/// The user with their tickets, oldest first; `limit` and `cursor` page through the
+/// tickets. `/users/me` is the caller.
+#[utoipa::path(
+    get,
+    path = "/users/{id}",
+    operation_id = "get_user",
+    tag = "users",
+    params(UserPath, PageParams),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The user and one page of their tickets.", body = UserDetailResponse,
+            headers(("Link" = String, description = "`<…>; rel=\"next\"` when the user has more tickets."))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 pub async fn get(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -130,6 +207,30 @@ pub async fn get(
     Ok(response.json(detail))
 }
 
+/// Change a user
+///
+/// The user themself may change `username`, and `password` with `current_password`.
+/// Staff may change the `username` of any customer. A superuser may also change
+/// `is_staff` and `is_active` of anyone but themself. Anything else is `403`.
+#[utoipa::path(
+    patch,
+    path = "/users/{id}",
+    operation_id = "update_user",
+    tag = "users",
+    params(UserPath),
+    request_body = UpdateUserRequest,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The updated user.", body = UserResponse),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 pub async fn update(
     state: web::Data<AppState>,
     Authenticated(caller): Authenticated,

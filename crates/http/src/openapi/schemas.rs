@@ -1,0 +1,171 @@
+//! Schemas of the request fields that the domain's value types validate, written so that
+//! the document accepts exactly what they accept (a fuzzer holds the service to it), and
+//! the closed vocabularies (statuses, message types).
+//!
+//! Lengths are in characters (Unicode scalar values), as in JSON Schema. Fields that
+//! the service trims are checked after trimming, so white space around them is allowed.
+
+use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+use utoipa::ToSchema;
+
+/// What `str::trim` removes (Unicode `White_Space`), as the body of a regex class.
+const WHITE_SPACE: &str =
+    r"\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
+/// What an e-mail address may not hold besides white space: control characters and
+/// the specials of RFC 5322.
+const EMAIL_FORBIDDEN: &str = r#"\u0000-\u001f\u007f-\u009f@<>()\[\]\\,;:""#;
+
+/// Any text without a NUL character (PostgreSQL cannot store one).
+fn no_nul() -> String {
+    r"^[^\u0000]*$".to_owned()
+}
+
+/// Not only white space, and no NUL. The first non-blank character is matched
+/// explicitly so that checking a long string never backtracks.
+fn not_blank() -> String {
+    format!(r"^[{WHITE_SPACE}]*[^\u0000{WHITE_SPACE}][^\u0000]*$")
+}
+
+/// 1 to `max` characters after trimming white space, and no NUL: the trimmed text
+/// starts and ends with a character that is not white space. A length limit on the
+/// whole string could not say this, since the service trims before counting.
+fn trimmed(max: usize) -> String {
+    let inner = max - 2;
+    format!(
+        r"^[{WHITE_SPACE}]*[^\u0000{WHITE_SPACE}]([^\u0000]{{0,{inner}}}[^\u0000{WHITE_SPACE}])?[{WHITE_SPACE}]*$"
+    )
+}
+
+/// `local@domain` as `Email::parse` takes it, without lookarounds (which generators
+/// cannot follow): white space around it; at most 64 characters before the `@` and 254
+/// in all (the domain is held to 189 so that the pattern can count); no part starting
+/// or ending with a dot; a domain that does not start with `-`. The one rule left out is
+/// that no part may hold two dots in a row.
+fn email_pattern() -> String {
+    let char = format!("[^{WHITE_SPACE}{EMAIL_FORBIDDEN}]");
+    let edge = format!("[^.{WHITE_SPACE}{EMAIL_FORBIDDEN}]");
+    let first = format!(r"[^.\-{WHITE_SPACE}{EMAIL_FORBIDDEN}]");
+    format!(
+        r"^[{WHITE_SPACE}]*{edge}({char}{{0,62}}{edge})?@{first}({char}{{0,187}}{edge})?[{WHITE_SPACE}]*$"
+    )
+}
+
+fn text(description: &str, pattern: String, example: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+        .pattern(Some(pattern))
+        .examples([example])
+}
+
+/// The same schema, also accepting `null` (which serde reads as an absent field).
+fn or_null(schema: ObjectBuilder) -> ObjectBuilder {
+    schema.schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+}
+
+pub fn email() -> ObjectBuilder {
+    text(
+        "A plain address `local@domain` (no display name), at most 254 characters, no \
+         two dots in a row. Unique without regard to case; white space around it is \
+         trimmed.",
+        email_pattern(),
+        "user@post.io",
+    )
+}
+
+pub fn username() -> ObjectBuilder {
+    text(
+        "1 to 64 characters after trimming white space.",
+        trimmed(64),
+        "michelle",
+    )
+}
+
+pub fn optional_username() -> ObjectBuilder {
+    or_null(username())
+}
+
+pub fn new_password() -> ObjectBuilder {
+    // 72 bytes are at least 72 characters: the schema can only count characters.
+    text(
+        "At least 8 characters and at most 72 bytes in UTF-8 (bcrypt's limit): a longer \
+         password is refused, never truncated.",
+        no_nul(),
+        "correct horse",
+    )
+    .min_length(Some(8))
+    .max_length(Some(72))
+}
+
+pub fn optional_new_password() -> ObjectBuilder {
+    or_null(new_password())
+}
+
+/// A credential that is compared, not validated.
+pub fn credential() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(no_nul()))
+}
+
+pub fn optional_credential() -> ObjectBuilder {
+    or_null(credential()).description(Some("The password the user has now."))
+}
+
+pub fn topic() -> ObjectBuilder {
+    text(
+        "1 to 20 characters after trimming white space.",
+        trimmed(20),
+        "new discount",
+    )
+}
+
+pub fn message_text() -> ObjectBuilder {
+    text(
+        "1 to 10,000 characters, not only white space; kept as written.",
+        not_blank(),
+        "Is the discount still on?",
+    )
+    .min_length(Some(1))
+    .max_length(Some(10_000))
+}
+
+/// A ticket's status. `pending` is where every ticket starts; `canceled` is final.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum TicketStatus {
+    Pending,
+    Resolved,
+    Unresolved,
+    Canceled,
+}
+
+/// `request` is written by a customer, `response` by staff, `other` by the system.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum MessageType {
+    Request,
+    Response,
+    Other,
+}
+
+/// Always `Bearer`.
+#[derive(ToSchema)]
+pub enum BearerTokenType {
+    Bearer,
+}
+
+/// The answer of the health probes.
+#[derive(ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
+pub struct Health {
+    #[schema(inline)]
+    pub status: HealthStatus,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum HealthStatus {
+    Ok,
+}
