@@ -6,8 +6,8 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{
-    assert_json, assert_problem, base64url, claims, header, method, send, sign, sign_hs256,
-    spawn_app, unsigned_token, JWT_SECRET,
+    assert_json, assert_problem, base64url, claims, header, hs256_signed_with_header, method,
+    now_secs, send, sign, sign_hs256, spawn_app, unsigned_token, TestApp, JWT_SECRET,
 };
 
 /// Every route that needs a token, with a method it supports.
@@ -73,6 +73,10 @@ async fn forged_and_malformed_tokens_are_refused() {
     wrong_iss["iss"] = json!("someone-else");
     let mut wrong_aud = claims(id, 600);
     wrong_aud["aud"] = json!("another-api");
+    let no_iss = without(claims(id, 600), "iss");
+    let no_aud = without(claims(id, 600), "aud");
+    let mut iss_case = claims(id, 600);
+    iss_case["iss"] = json!("Tickets");
     let no_sub = without(claims(id, 600), "sub");
     let mut bad_sub = claims(id, 600);
     bad_sub["sub"] = json!("abc");
@@ -104,11 +108,34 @@ async fn forged_and_malformed_tokens_are_refused() {
             sign(&claims(id, 600), Algorithm::HS384, JWT_SECRET.as_bytes()),
         ),
         ("alg none", unsigned_token(&claims(id, 600))),
+        (
+            "alg none with an HS256 signature",
+            hs256_signed_with_header(&json!({ "alg": "none" }), &claims(id, 600)),
+        ),
+        (
+            "alg None with an HS256 signature",
+            hs256_signed_with_header(&json!({ "alg": "None" }), &claims(id, 600)),
+        ),
+        (
+            "an RS256 header with the HS256 key",
+            hs256_signed_with_header(&json!({ "alg": "RS256", "typ": "JWT" }), &claims(id, 600)),
+        ),
+        (
+            "an HS512 header with the HS256 key",
+            hs256_signed_with_header(&json!({ "alg": "HS512", "typ": "JWT" }), &claims(id, 600)),
+        ),
+        (
+            "no alg with the HS256 key",
+            hs256_signed_with_header(&json!({ "typ": "JWT" }), &claims(id, 600)),
+        ),
         ("no exp", sign_hs256(&no_exp)),
         ("expired an hour ago", sign_hs256(&claims(id, -3600))),
         ("expired 90 seconds ago", sign_hs256(&claims(id, -90))),
         ("expired 30 seconds ago", sign_hs256(&claims(id, -30))),
+        ("no issuer", sign_hs256(&no_iss)),
         ("wrong issuer", sign_hs256(&wrong_iss)),
+        ("issuer in another case", sign_hs256(&iss_case)),
+        ("no audience", sign_hs256(&no_aud)),
         ("wrong audience", sign_hs256(&wrong_aud)),
         ("no sub", sign_hs256(&no_sub)),
         ("non-numeric sub", sign_hs256(&bad_sub)),
@@ -126,15 +153,7 @@ async fn forged_and_malformed_tokens_are_refused() {
     ];
 
     for (what, token) in tokens {
-        for request in [
-            app.request(Method::GET, "/users/me").bearer_auth(&token),
-            app.request(Method::GET, "/users/me")
-                .header("cookie", format!("token={token}")),
-        ] {
-            let response = send(request).await;
-            assert_eq!(response.status(), 401, "{what} was not refused");
-            assert_problem(response, 401, "invalid_token").await;
-        }
+        assert_refused(&app, what, &token).await;
     }
     // The genuine token still works.
     assert_eq!(app.get_as(&customer, "/users/me").await.status(), 200);
@@ -155,13 +174,59 @@ fn sign_hs256_with(claims: &serde_json::Value, secret: &[u8]) -> String {
 async fn a_token_signed_by_the_app_key_for_a_real_user_is_accepted() {
     let app = spawn_app().await;
     let customer = app.customer().await;
-    let token = sign_hs256(&claims(customer.id, 600));
+    let header = json!({ "alg": "HS256", "typ": "JWT" });
 
-    let request = app.request(Method::GET, "/users/me").bearer_auth(token);
-    let me = assert_json(send(request).await, 200).await;
+    for token in [
+        sign_hs256(&claims(customer.id, 600)),
+        hs256_signed_with_header(&header, &claims(customer.id, 600)),
+    ] {
+        let request = app.request(Method::GET, "/users/me").bearer_auth(token);
+        let me = assert_json(send(request).await, 200).await;
+        // The forging helpers are right, so the refusals above are the app's doing.
+        assert_eq!(me["id"], customer.id);
+    }
+}
 
-    // The forging helpers are right, so the refusals above are the app's doing.
-    assert_eq!(me["id"], customer.id);
+/// Asserts that `token` is refused as a bearer token and as the cookie.
+async fn assert_refused(app: &TestApp, what: &str, token: &str) {
+    for request in [
+        app.request(Method::GET, "/users/me").bearer_auth(token),
+        app.request(Method::GET, "/users/me")
+            .header("cookie", format!("token={token}")),
+    ] {
+        let response = send(request).await;
+        assert_eq!(response.status(), 401, "{what} was not refused");
+        assert_problem(response, 401, "invalid_token").await;
+    }
+}
+
+#[tokio::test]
+async fn a_token_that_is_not_valid_yet_is_refused() {
+    let app = spawn_app().await;
+    let customer = app.customer().await;
+    let mut later = claims(customer.id, 7200);
+    later["nbf"] = json!(now_secs() + 3600);
+
+    assert_refused(&app, "a token valid only in an hour", &sign_hs256(&later)).await;
+}
+
+#[tokio::test]
+async fn a_token_of_a_deleted_and_recreated_email_is_refused() {
+    let app = spawn_app().await;
+    let customer = app.customer().await;
+    let token = customer.token.clone();
+
+    app.execute("DELETE FROM users WHERE id = $1", customer.id)
+        .await;
+    assert_json(
+        app.register(&customer.email, crate::helpers::PASSWORD, "again")
+            .await,
+        201,
+    )
+    .await;
+
+    // The token names the old id, not the e-mail: it must not pass for the new account.
+    assert_refused(&app, "the token of a deleted user", &token).await;
 }
 
 #[tokio::test]

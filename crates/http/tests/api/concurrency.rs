@@ -1,151 +1,16 @@
-//! Concurrent requests that race against one rule: only one of them may win.
+//! Concurrent requests that race against one rule: only one of them may win, and
+//! nothing acknowledged is lost. Status changes racing each other are in
+//! `status_races.rs`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures_util::future::join_all;
-use reqwest::Method;
 use serde_json::json;
+use tokio::sync::Notify;
 
-use crate::helpers::{assert_json, assert_problem_any, spawn_app, PASSWORD};
+use crate::helpers::{assert_json, assert_problem_any, id_of, ids, spawn_app, str_field, PASSWORD};
 
 const RACERS: usize = 12;
-
-#[tokio::test]
-async fn a_cancel_and_a_resolve_never_both_win() {
-    let app = spawn_app().await;
-    let author = app.customer().await;
-    let staff = app.staff().await;
-
-    for round in 0..5 {
-        let ticket = app.open_ticket_id(&author).await;
-        app.post_message_ok(&staff, ticket, "a response").await;
-        let messages_before = app.row_counts().await[2];
-
-        let requests = (0..RACERS * 2).map(|n| {
-            let app = &app;
-            let (actor, status) = if n % 2 == 0 {
-                (&author, "canceled")
-            } else {
-                (&staff, "resolved")
-            };
-            let method = if n % 4 < 2 {
-                Method::PATCH
-            } else {
-                Method::PUT
-            };
-            async move {
-                (
-                    status,
-                    app.change_status(method, actor, ticket, status).await,
-                )
-            }
-        });
-        let responses = join_all(requests).await;
-
-        let mut won = Vec::new();
-        for (status, response) in responses {
-            match response.status().as_u16() {
-                200 => {
-                    let body = assert_json(response, 200).await;
-                    assert_eq!(body["status"], status, "round {round}");
-                    won.push(status);
-                }
-                409 => {
-                    let codes = [
-                        "ticket_canceled",
-                        "cannot_cancel_resolved",
-                        "concurrent_update",
-                    ];
-                    assert_problem_any(response, 409, &codes).await;
-                }
-                other => panic!("round {round}: {status} got {other}"),
-            }
-        }
-        let (final_status, _) = app.ticket_row(ticket).await;
-        assert!(
-            final_status == "canceled" || final_status == "resolved",
-            "round {round}: illegal final status {final_status}"
-        );
-        // Canceled and resolved exclude each other: every winner asked for the final status.
-        assert!(!won.is_empty(), "round {round}: nobody won");
-        assert!(
-            won.iter().all(|s| *s == final_status),
-            "round {round}: winners {won:?} but the ticket is {final_status}"
-        );
-        assert_eq!(app.row_counts().await[2], messages_before);
-    }
-}
-
-#[tokio::test]
-async fn staff_status_changes_racing_a_cancel_leave_a_legal_state() {
-    let app = spawn_app().await;
-    let author = app.customer().await;
-    let staff = app.staff().await;
-    let ticket = app.open_ticket_id(&author).await;
-
-    let requests = (0..RACERS * 2).map(|n| {
-        let app = &app;
-        let (actor, status) = match n % 3 {
-            0 => (&author, "canceled"),
-            1 => (&staff, "unresolved"),
-            _ => (&staff, "pending"),
-        };
-        async move { app.set_status(actor, ticket, status).await }
-    });
-    let responses = join_all(requests).await;
-
-    let mut canceled = 0;
-    for response in responses {
-        match response.status().as_u16() {
-            200 => {
-                let body = assert_json(response, 200).await;
-                if body["status"] == "canceled" {
-                    canceled += 1;
-                }
-            }
-            409 => {
-                assert_problem_any(response, 409, &["ticket_canceled", "concurrent_update"]).await;
-            }
-            other => panic!("unexpected status {other}"),
-        }
-    }
-    // The author's cancel from pending or unresolved always succeeds eventually.
-    assert!(canceled >= 1);
-    assert_eq!(app.ticket_row(ticket).await.0, "canceled");
-}
-
-#[tokio::test]
-async fn messages_racing_a_cancel_are_all_accounted_for() {
-    let app = spawn_app().await;
-    let author = app.customer().await;
-    let staff = app.staff().await;
-    let ticket = app.open_ticket_id(&author).await;
-
-    let posts = (0..RACERS).map(|n| {
-        let app = &app;
-        let actor = if n % 2 == 0 { &author } else { &staff };
-        async move {
-            app.post_message(actor, ticket, &format!("message {n}"))
-                .await
-        }
-    });
-    let cancel = app.set_status(&author, ticket, "canceled");
-    let (responses, cancel) = tokio::join!(join_all(posts), cancel);
-
-    assert_eq!(cancel.status(), 200);
-    let mut created = 0;
-    for response in responses {
-        match response.status().as_u16() {
-            201 => created += 1,
-            409 => {
-                assert_problem_any(response, 409, &["ticket_canceled"]).await;
-            }
-            other => panic!("unexpected status {other}"),
-        }
-    }
-    assert_eq!(app.row_counts().await[2], 1 + created);
-    // Once canceled, nothing more is added.
-    let late = app.post_message(&staff, ticket, "too late").await;
-    assert_problem_any(late, 409, &["ticket_canceled"]).await;
-}
 
 #[tokio::test]
 async fn concurrent_tickets_are_all_counted() {
@@ -166,35 +31,132 @@ async fn concurrent_tickets_are_all_counted() {
 #[tokio::test]
 async fn one_email_in_different_cases_registers_exactly_once() {
     let app = spawn_app().await;
-    let spellings = [
-        "race@example.com",
-        "RACE@example.com",
-        "Race@Example.com",
-        "race@EXAMPLE.COM",
-    ];
+    let addresses = ["race@example.com", "dash@example.com", "sprint@example.com"];
+    let spellings = |address: &str| {
+        let (local, domain) = address.split_once('@').expect("an address");
+        [
+            address.to_owned(),
+            address.to_uppercase(),
+            format!("{}@{domain}", local.to_uppercase()),
+            format!("{local}@{}", domain.to_uppercase()),
+            format!("  {address} "),
+            format!("{}{}", &address[..1].to_uppercase(), &address[1..]),
+            format!(" {}", address.to_uppercase()),
+            address.to_owned(),
+        ]
+    };
 
-    let requests = (0..RACERS * 2).map(|n| {
+    // Every spelling of every address at once, interleaved.
+    let mut bodies = Vec::new();
+    for n in 0..8 {
+        for address in addresses {
+            let email = spellings(address)[n].clone();
+            let body = json!({ "email": email, "password": PASSWORD, "username": "r" });
+            bodies.push((address, body));
+        }
+    }
+    let requests = bodies.iter().map(|(address, body)| {
         let app = &app;
-        let body = json!({
-            "email": spellings[n % spellings.len()], "password": PASSWORD, "username": "r",
-        });
-        async move { app.register_with(&body, None).await }
+        async move { (*address, app.register_with(body, None).await) }
     });
     let responses = join_all(requests).await;
 
-    let mut created = 0;
-    for response in responses {
+    let mut created = std::collections::HashMap::new();
+    for (address, response) in responses {
         match response.status().as_u16() {
-            201 => created += 1,
+            201 => {
+                let user = assert_json(response, 201).await;
+                let stored = str_field(&user, "email").to_lowercase();
+                assert_eq!(stored, address);
+                *created.entry(address).or_insert(0) += 1;
+            }
             409 => {
                 assert_problem_any(response, 409, &["email_taken"]).await;
             }
-            other => panic!("unexpected status {other}"),
+            other => panic!("{address}: unexpected status {other}"),
         }
     }
-    assert_eq!(created, 1);
-    let stored = app
-        .query_i64("SELECT count(*) FROM users WHERE lower(email) = 'race@example.com'")
-        .await;
-    assert_eq!(stored, 1);
+    for address in addresses {
+        assert_eq!(created.get(address), Some(&1), "{address}: {created:?}");
+        let sql = format!("SELECT count(*) FROM users WHERE lower(email) = '{address}'");
+        assert_eq!(app.query_i64(&sql).await, 1, "{address}");
+        app.login(&address.to_uppercase(), PASSWORD).await;
+    }
+}
+
+// ---- messages racing a cancel ----------------------------------------------------------
+
+#[tokio::test]
+async fn no_message_is_accepted_once_the_cancel_is_answered() {
+    const POSTERS: usize = 6;
+    const POSTS: usize = 8;
+    let app = spawn_app().await;
+    let author = app.customer().await;
+    let staff = app.staff().await;
+    let ticket = app.open_ticket_id(&author).await;
+    let first = ids(&app
+        .get_json(&author, &format!("/tickets/{ticket}/messages"))
+        .await);
+    let answered = AtomicBool::new(false);
+    let go = Notify::new();
+
+    let poster = |n: usize| {
+        let (app, answered, go) = (&app, &answered, &go);
+        let actor = if n % 2 == 0 { &author } else { &staff };
+        async move {
+            let mut results = Vec::new();
+            for k in 0..POSTS {
+                // Read before sending: a post that starts after the cancel's answer
+                // arrived must see the ticket canceled.
+                let after_cancel = answered.load(Ordering::SeqCst);
+                let response = app.post_message(actor, ticket, &format!("{n}.{k}")).await;
+                results.push((after_cancel, response));
+                if k == 1 {
+                    go.notify_one();
+                }
+            }
+            results
+        }
+    };
+    let cancel = async {
+        go.notified().await;
+        let response = app.set_status(&author, ticket, "canceled").await;
+        answered.store(true, Ordering::SeqCst);
+        response
+    };
+    let (posted, cancel) = tokio::join!(join_all((0..POSTERS).map(poster)), cancel);
+
+    assert_json(cancel, 200).await;
+    let mut accepted = Vec::new();
+    let mut refused_after = 0;
+    for (after_cancel, response) in posted.into_iter().flatten() {
+        match response.status().as_u16() {
+            201 if !after_cancel => accepted.push(id_of(&assert_json(response, 201).await)),
+            409 => {
+                assert_problem_any(response, 409, &["ticket_canceled"]).await;
+                refused_after += usize::from(after_cancel);
+            }
+            other => {
+                panic!("a post sent after the cancel was answered: {after_cancel}, got {other}")
+            }
+        }
+    }
+    assert_eq!(app.ticket_row(ticket).await.0, "canceled");
+    // Every acknowledged message is there, and nothing else.
+    let mut expected = first;
+    expected.extend(&accepted);
+    expected.sort_unstable();
+    let mut listed = ids(&app
+        .get_json(&staff, &format!("/tickets/{ticket}/messages?limit=1000"))
+        .await);
+    listed.sort_unstable();
+    assert_eq!(listed, expected);
+    assert_eq!(app.row_counts().await[2], expected.len() as i64);
+    eprintln!(
+        "{} messages accepted, {refused_after} refused after the cancel",
+        accepted.len()
+    );
+    // Whatever the interleaving above, a post now is refused.
+    let late = app.post_message(&author, ticket, "too late").await;
+    assert_problem_any(late, 409, &["ticket_canceled"]).await;
 }

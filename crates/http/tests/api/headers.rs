@@ -4,10 +4,10 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{header, send, spawn_app, TestApp, PASSWORD};
+use crate::helpers::{assert_not_cached_or_sniffed, header, send, spawn_app, TestApp, PASSWORD};
 
 /// A variety of requests: successes, client errors, routing errors, health.
-fn requests(app: &TestApp, token: &str) -> Vec<(String, reqwest::RequestBuilder)> {
+fn requests(app: &TestApp, token: &str, email: &str) -> Vec<(String, reqwest::RequestBuilder)> {
     let login = json!({ "email": "nobody@x.io", "password": PASSWORD });
     vec![
         (
@@ -55,6 +55,28 @@ fn requests(app: &TestApp, token: &str) -> Vec<(String, reqwest::RequestBuilder)
             app.request(Method::DELETE, "/tickets"),
         ),
         (
+            "POST /users (409)".to_owned(),
+            app.request(Method::POST, "/users").json(&json!({
+                "email": email, "password": PASSWORD, "username": "again",
+            })),
+        ),
+        (
+            "POST /tickets (413)".to_owned(),
+            app.request(Method::POST, "/tickets")
+                .bearer_auth(token)
+                .json(&json!({ "topic": "t", "text": "x".repeat(70 * 1024) })),
+        ),
+        (
+            "PATCH /tickets/{id} (400)".to_owned(),
+            app.request(Method::PATCH, "/tickets/1")
+                .bearer_auth(token)
+                .json(&json!({ "status": "closed" })),
+        ),
+        (
+            "POST /logout".to_owned(),
+            app.request(Method::POST, "/logout"),
+        ),
+        (
             "POST /tickets (415)".to_owned(),
             app.request(Method::POST, "/tickets")
                 .bearer_auth(token)
@@ -70,7 +92,7 @@ async fn every_response_has_a_request_id_and_echoes_the_callers() {
     let customer = app.customer().await;
     let mut seen = std::collections::HashSet::new();
 
-    let mut all = requests(&app, &customer.token);
+    let mut all = requests(&app, &customer.token, &customer.email);
     all.push((
         "GET /health/live".to_owned(),
         app.request(Method::GET, "/health/live"),
@@ -101,20 +123,9 @@ async fn api_responses_are_not_cached_or_sniffed() {
     let app = spawn_app().await;
     let customer = app.customer().await;
 
-    for (what, request) in requests(&app, &customer.token) {
+    for (what, request) in requests(&app, &customer.token, &customer.email) {
         let response = send(request).await;
-        let cache_control = header(response.headers(), "cache-control");
-        assert!(
-            cache_control
-                .split(',')
-                .any(|d| d.trim().eq_ignore_ascii_case("no-store")),
-            "{what}: Cache-Control {cache_control:?}"
-        );
-        assert_eq!(
-            header(response.headers(), "x-content-type-options"),
-            "nosniff",
-            "{what}"
-        );
+        assert_not_cached_or_sniffed(response.headers(), &what);
     }
 }
 
@@ -126,7 +137,7 @@ async fn login_responses_are_not_cached() {
     let response = app.login_response(&customer.email, PASSWORD).await;
 
     assert_eq!(response.status(), 200);
-    assert!(header(response.headers(), "cache-control").contains("no-store"));
+    assert_not_cached_or_sniffed(response.headers(), "POST /login");
 }
 
 #[tokio::test]

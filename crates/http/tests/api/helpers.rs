@@ -32,6 +32,8 @@ const LEAKS: [&str; 8] = [
     "$2b$",
 ];
 
+/// A running application on its own database. Dropping it checks the database's
+/// invariants (see `invariants.rs`) and fails the test if they are broken.
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`, without a trailing slash.
     pub address: String,
@@ -479,6 +481,26 @@ pub async fn check_problem(
     Ok(body)
 }
 
+/// Like [`check_problem`], accepting any of several `(status, code)` pairs.
+pub async fn check_problem_among(
+    response: Response,
+    allowed: &[(u16, &str)],
+) -> Result<Value, String> {
+    let status = response.status().as_u16();
+    let codes: Vec<&str> = allowed
+        .iter()
+        .filter(|(s, _)| *s == status)
+        .map(|(_, c)| *c)
+        .collect();
+    if codes.is_empty() {
+        let text = response.text().await.unwrap_or_default();
+        return Err(format!(
+            "status {status}, expected {allowed:?}; body: {text}"
+        ));
+    }
+    check_problem(response, status, &codes).await
+}
+
 /// Collects failed expectations of a table-driven test so that one run reports every
 /// row that fails, not only the first.
 #[derive(Debug, Default)]
@@ -530,6 +552,23 @@ pub fn assert_names_field(problem: &Value, field: &str) {
             .iter()
             .any(|e| e["field"] == field && e["message"].is_string()),
         "`errors` does not name {field:?}: {problem}"
+    );
+}
+
+/// Asserts the headers every API response carries, errors included:
+/// `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`.
+pub fn assert_not_cached_or_sniffed(headers: &HeaderMap, what: &str) {
+    let cache_control = header(headers, "cache-control");
+    assert!(
+        cache_control
+            .split(',')
+            .any(|d| d.trim().eq_ignore_ascii_case("no-store")),
+        "{what}: Cache-Control {cache_control:?}"
+    );
+    assert_eq!(
+        header(headers, "x-content-type-options"),
+        "nosniff",
+        "{what}"
     );
 }
 
@@ -724,8 +763,27 @@ pub fn sign_hs256(claims: &Value) -> String {
 /// An unsigned token (`alg: none`) with an empty signature.
 pub fn unsigned_token(claims: &Value) -> String {
     let header = json!({ "alg": "none", "typ": "JWT" });
+    format!("{}.", token_body(&header, claims))
+}
+
+/// A token with any `header`, signed with HMAC-SHA256 and the application's key
+/// whatever the header claims: the forgery of an attacker who knows the key's use but
+/// not the key would be weaker still.
+pub fn hs256_signed_with_header(header: &Value, claims: &Value) -> String {
+    let body = token_body(header, claims);
+    let signature = jsonwebtoken::crypto::sign(
+        body.as_bytes(),
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+        jsonwebtoken::Algorithm::HS256,
+    )
+    .expect("HMAC signs anything");
+    format!("{body}.{signature}")
+}
+
+/// `base64url(header).base64url(claims)`, the part of a JWT that is signed.
+fn token_body(header: &Value, claims: &Value) -> String {
     format!(
-        "{}.{}.",
+        "{}.{}",
         base64url(header.to_string().as_bytes()),
         base64url(claims.to_string().as_bytes())
     )

@@ -134,22 +134,37 @@ async fn unknown_email_wrong_password_and_deactivated_user_get_the_same_401() {
     )
     .await;
 
-    let mut bodies = Vec::new();
+    let mut answers = Vec::new();
     for (email, password) in [
         ("nobody@x.io", PASSWORD),
+        ("NOBODY@x.io", "not the password"),
         (wrong.as_str(), "not the password"),
         (inactive.as_str(), PASSWORD),
+        (inactive.as_str(), "not the password"),
     ] {
         let response = app.login_response(email, password).await;
         assert!(
             response.headers().get("set-cookie").is_none(),
             "a cookie on failure"
         );
-        bodies.push(assert_problem(response, 401, "invalid_credentials").await);
+        // Headers that differ per response anyway are left out; any other header
+        // present for one kind of failure and not another would tell them apart.
+        let mut names: Vec<String> = response
+            .headers()
+            .keys()
+            .map(|name| name.as_str().to_owned())
+            .filter(|name| !["date", "x-request-id", "content-length"].contains(&name.as_str()))
+            .collect();
+        names.sort();
+        let body = assert_problem(response, 401, "invalid_credentials").await;
+        answers.push((email, password, names, body));
     }
 
-    assert_eq!(bodies[0], bodies[1]);
-    assert_eq!(bodies[1], bodies[2]);
+    let (_, _, first_names, first_body) = &answers[0];
+    for (email, password, names, body) in &answers[1..] {
+        assert_eq!(names, first_names, "{email} / {password}");
+        assert_eq!(body, first_body, "{email} / {password}");
+    }
 }
 
 #[tokio::test]
@@ -170,6 +185,68 @@ async fn a_password_is_never_truncated_at_72_bytes() {
     // And passwords that only agree on their first 72 bytes cannot be registered.
     let response = app.register("b@x.io", &format!("{exactly_72}y"), "b").await;
     assert_problem(response, 400, "password_too_long").await;
+}
+
+#[tokio::test]
+async fn passwords_are_limited_to_72_bytes_not_72_characters() {
+    let app = spawn_app().await;
+    // 72 bytes in 36 characters: accepted, and only that password logs in.
+    let accented = "é".repeat(36);
+    assert_json(app.register("e@x.io", &accented, "e").await, 201).await;
+    app.login("e@x.io", &accented).await;
+    // 72 characters in 73 bytes: refused, wherever a password is set.
+    let over = format!("{}é", "a".repeat(71));
+    let problem = assert_problem(
+        app.register("f@x.io", &over, "f").await,
+        400,
+        "password_too_long",
+    )
+    .await;
+    crate::helpers::assert_names_field(&problem, "password");
+    let over = format!("{accented}a");
+    assert_problem(
+        app.register("f@x.io", &over, "f").await,
+        400,
+        "password_too_long",
+    )
+    .await;
+
+    let me = app.customer().await;
+    let before = app.snapshot().await;
+    let body = json!({ "password": format!("{}é", "a".repeat(71)), "current_password": PASSWORD });
+    let patched = app
+        .send_as(&me, Method::PATCH, &format!("/users/{}", me.id), &body)
+        .await;
+    assert_problem(patched, 400, "password_too_long").await;
+    assert_eq!(app.snapshot().await, before);
+    app.login(&me.email, PASSWORD).await;
+}
+
+#[tokio::test]
+async fn passwords_sharing_their_first_72_bytes_never_log_each_other_in() {
+    // More wrong guesses than the default throttle allows.
+    let app = spawn_app_with(|settings| settings.auth.login_max_failures_per_account = 100).await;
+    let shared = "s".repeat(71);
+    let stored = format!("{shared}1");
+    assert_json(app.register("a@x.io", &stored, "a").await, 201).await;
+
+    // Everything that agrees with the stored password on its first 72 bytes, or 71
+    // bytes and part of a character: none of it is the password.
+    for other in [
+        format!("{stored}1"),
+        format!("{stored}2"),
+        format!("{stored}é"),
+        format!("{shared}é"),
+        format!("{stored}{}", "x".repeat(100)),
+    ] {
+        let response = app.login_response("a@x.io", &other).await;
+        assert!(
+            response.headers().get("set-cookie").is_none(),
+            "a cookie for {other:?}"
+        );
+        assert_problem(response, 401, "invalid_credentials").await;
+    }
+    app.login("a@x.io", &stored).await;
 }
 
 #[tokio::test]
@@ -210,6 +287,11 @@ async fn too_many_failures_for_one_account_get_429_with_retry_after() {
     ] {
         let response = app.login_response(address, password).await;
         assert_retry_after(&response, 600);
+        assert!(
+            response.headers().get("set-cookie").is_none(),
+            "a cookie with 429"
+        );
+        crate::helpers::assert_not_cached_or_sniffed(response.headers(), "429");
         assert_problem(response, 429, "too_many_attempts").await;
     }
     // Other accounts are not locked out.

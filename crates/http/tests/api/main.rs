@@ -1,6 +1,7 @@
 //! End-to-end tests of the HTTP API: each test starts the real application on a random
 //! port against its own fresh database and speaks to it over HTTP, as a client would.
-//! The contract they check is `docs/api.md`.
+//! The contract they check is `docs/api.md`. When a test's app is dropped, its database's
+//! invariants are checked too (`invariants.rs`).
 
 // A test that cannot go on should stop with a reason. `allow-expect-in-tests` covers
 // only `#[test]` functions, not the helpers they share.
@@ -9,14 +10,18 @@
 mod auth;
 mod bad_input;
 mod concurrency;
+mod docs;
 mod errors;
 mod headers;
 mod health;
 mod helpers;
+mod invariants;
 mod login;
 mod messages;
+mod model;
 mod pagination;
 mod status;
+mod status_races;
 mod tickets;
 mod users;
 mod users_patch;

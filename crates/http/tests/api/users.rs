@@ -4,8 +4,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_json, assert_names_field, assert_problem, assert_ticket_object, assert_user_object,
-    header, id_of, ids, send, spawn_app, PASSWORD,
+    assert_json, assert_names_field, assert_problem, assert_problem_any, assert_ticket_object,
+    assert_user_object, header, id_of, ids, send, spawn_app, PASSWORD,
 };
 
 // ---- registration -------------------------------------------------------------------
@@ -192,22 +192,36 @@ async fn staff_registration_needs_the_staff_key() {
 
     let missing = app.register_with(&body, None).await;
     assert_problem(missing, 401, "staff_key_required").await;
-    let wrong_key = format!("{}x", app.staff_key);
+    let longer = format!("{}x", app.staff_key);
+    // Same length, differing in the last byte only: what a comparison that stops at the
+    // first difference (or compares only a prefix) would get wrong.
+    let (head, last) = app.staff_key.split_at(app.staff_key.len() - 1);
+    let same_length = format!("{head}{}", if last == "x" { "y" } else { "x" });
+    let different_first = format!("X{}", &app.staff_key[1..]);
     for key in [
-        wrong_key.as_str(),
+        longer.as_str(),
         &app.staff_key[..app.staff_key.len() - 1],
+        &same_length,
+        &different_first,
+        &app.staff_key.to_uppercase(),
         "",
         "Bearer",
     ] {
         let response = app.register_with(&body, Some(key)).await;
         assert_problem(response, 401, "staff_key_required").await;
     }
-    // The key is accepted only as a bearer token.
+    // The key is accepted only as a bearer token: not as Basic, not in the cookie.
     let as_basic = app
         .request(Method::POST, "/users")
         .header("authorization", format!("Basic {}", app.staff_key))
         .json(&body);
     assert_problem(send(as_basic).await, 401, "staff_key_required").await;
+    let as_cookie = app
+        .request(Method::POST, "/users")
+        .header("cookie", format!("token={}", app.staff_key))
+        .json(&body);
+    let codes = ["staff_key_required", "invalid_token"];
+    assert_problem_any(send(as_cookie).await, 401, &codes).await;
     assert_eq!(app.snapshot().await, before);
 
     let user = assert_json(app.register_with(&body, Some(&app.staff_key)).await, 201).await;
