@@ -26,13 +26,18 @@ fmt:
     cargo fmt --all
 
 # Formatting, clippy, and known vulnerabilities in dependencies (cargo audit).
-lint: _fmt-check _clippy
+lint: _fmt-check _clippy audit
+
+# Exceptions to the audit, each explained, are in .cargo/audit.toml.
+# Known vulnerabilities in Cargo.lock (RustSec advisories).
+audit:
     #!/usr/bin/env bash
     set -euo pipefail
     if ! cargo audit --version >/dev/null 2>&1; then
         cargo install cargo-audit --locked
     fi
-    # An offline copy of the RustSec database sits beside the repository when there is one.
+    # An offline copy of the RustSec database sits beside the repository when there is
+    # one (machines without internet); elsewhere cargo audit fetches the live one.
     if [[ -d ../shared/rustsec-advisory-db ]]; then
         cargo audit --db ../shared/rustsec-advisory-db --no-fetch
     else
@@ -76,3 +81,27 @@ _fmt-check: _components
 
 _clippy: _components
     cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+# Each scenario talks to 127.0.0.1 only, stops by itself, and prints PASS or FAIL with its
+# figures; the exit status is non-zero when any fails. `just faults sigterm` runs one,
+# `python3 scripts/faults/faults.py --list` names them; logs go to target/faults/.
+# Fault injection: PostgreSQL restart, SIGTERM, SIGKILL, 4 replicas, PostgreSQL down at start.
+faults *SCENARIOS: db
+    cargo build --release -p http-adapter
+    python3 -B scripts/faults/faults.py {{SCENARIOS}}
+
+# Rewrite docs/openapi.json from the code (a test fails while the committed copy differs).
+openapi:
+    cargo build --quiet --bin tickets
+    cargo run --quiet --bin tickets -- openapi > docs/openapi.json
+
+# Schema-based fuzzing: schemathesis (in .venv-fuzz) against a release server on a fresh
+# database, as an anonymous client, a customer and staff. See scripts/fuzz/run.sh.
+fuzz:
+    scripts/fuzz/run.sh
+
+# Modes: default (200,000 tickets), large (1,000,000), scaling (pages at 10,000 vs
+# 1,000,000 tickets), clean (drop the benchmark databases). See bench/README.md.
+# Benchmark the release server against PostgreSQL's own ceiling; writes bench/RESULTS.md.
+bench mode="default":
+    bench/run.sh {{mode}}
