@@ -101,7 +101,7 @@ fuzz:
     scripts/fuzz/run.sh
 
 # Modes: default (200,000 tickets), large (1,000,000), scaling (pages at 10,000 vs
-# 1,000,000 tickets), clean (drop the benchmark databases). See bench/README.md.
+# 1,000,000 tickets), soak (BENCH_SOAK_SECS of mixed load, RSS sampled), clean. See bench/README.md.
 # Benchmark the release server against PostgreSQL's own ceiling; writes bench/RESULTS.md.
 bench mode="default":
     bench/run.sh {{mode}}

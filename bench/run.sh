@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `just bench [default|large|scaling|clean]`: builds the release server and the load
+# `just bench [default|large|scaling|soak|clean]`: builds the release server and the load
 # generator, makes sure PostgreSQL runs, and starts the benchmark from the repository's
 # root (see bench/README.md).
 set -euo pipefail
@@ -7,9 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-default}
 case $mode in
-  default | large | scaling | clean) ;;
+  default | large | scaling | soak | clean) ;;
   *)
-    echo "bench: unknown mode '$mode' (default, large, scaling or clean)" >&2
+    echo "bench: unknown mode '$mode' (default, large, scaling, soak or clean)" >&2
     exit 2
     ;;
 esac

@@ -29,6 +29,8 @@ pub struct Config {
     pub login_clients: usize,
     /// Requests per second of `GET /tickets/{id}` while measuring login interference.
     pub probe_rate: u32,
+    /// Length of `bench soak`'s uninterrupted mixed workload.
+    pub soak_duration: Duration,
     /// Where PostgreSQL is: the server's `DATABASE_URL`, whose database name the
     /// benchmark replaces with its own.
     pub database_url: String,
@@ -51,6 +53,7 @@ impl Config {
             login_duration: Duration::from_secs(var("BENCH_LOGIN_SECS", 10)?),
             login_clients: var("BENCH_LOGIN_CLIENTS", 4)?,
             probe_rate: var("BENCH_PROBE_RATE", 200)?,
+            soak_duration: Duration::from_secs(var("BENCH_SOAK_SECS", 600)?),
             database_url: var(
                 "DATABASE_URL",
                 "postgres://postgres@127.0.0.1:5432/tickets".to_owned(),

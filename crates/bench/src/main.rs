@@ -3,8 +3,9 @@
 //! `bench [default|large]` seeds a dataset, drives the release server with the mixed
 //! workload and pgbench with the same statements, measures logins, and writes
 //! `bench/RESULTS.md` (`RESULTS-large.md`); `bench scaling` compares page latencies on
-//! 10,000 and 1,000,000 tickets (`RESULTS-scaling.md`); `bench clean` drops the
-//! benchmark databases.
+//! 10,000 and 1,000,000 tickets (`RESULTS-scaling.md`); `bench soak` keeps the mixed
+//! workload going and watches the server's memory (`RESULTS-soak.md`); `bench clean`
+//! drops the benchmark databases.
 
 mod client;
 mod config;
@@ -22,6 +23,7 @@ mod report;
 mod scaling;
 mod server;
 mod sessions;
+mod soak;
 mod suite;
 mod suite_report;
 
@@ -50,9 +52,10 @@ fn run() -> Result<(), Error> {
         "default" => suite::run(&config, &placement, &dataset::DEFAULT),
         "large" => suite::run(&config, &placement, &dataset::LARGE),
         "scaling" => scaling::run(&config, &placement),
+        "soak" => soak::run(&config, &placement),
         "clean" => dataset::drop_all(&config),
-        other => {
-            Err(format!("unknown mode {other:?}: use default, large, scaling or clean").into())
-        }
+        other => Err(
+            format!("unknown mode {other:?}: use default, large, scaling, soak or clean").into(),
+        ),
     }
 }

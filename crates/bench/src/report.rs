@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::dataset::{Seeded, Size};
 use crate::machine::Machine;
 use crate::recorder::Recorder;
 use crate::Error;
@@ -99,6 +100,19 @@ pub fn machine_section(machine: &Machine) -> String {
         table.row(&[name.to_owned(), value]);
     }
     format!("## Machine\n\n{}\n", table.finish())
+}
+
+pub fn dataset_section(size: &Size, seeded: &Seeded) -> String {
+    format!(
+        "## Dataset\n\n{} users ({} staff), {} tickets, {} messages, seeded by \
+         `bench/seed.sql` in {:.1} s into `{}`.\n\n",
+        thousands(seeded.users as f64),
+        seeded.staff,
+        thousands(seeded.tickets as f64),
+        thousands(seeded.messages as f64),
+        seeded.seconds,
+        size.database
+    )
 }
 
 /// The failures of all runs, by what failed and why; `None` when there were none.

@@ -95,14 +95,20 @@ impl Server {
 
     /// Peak resident set size (`VmHWM`), in bytes.
     pub fn peak_rss(&self) -> Result<u64, Error> {
+        self.status_bytes("VmHWM")
+    }
+
+    /// Resident set size now (`VmRSS`), in bytes.
+    pub fn rss(&self) -> Result<u64, Error> {
+        self.status_bytes("VmRSS")
+    }
+
+    /// A `kB` field of the server's `/proc/<pid>/status`, in bytes.
+    fn status_bytes(&self, field: &str) -> Result<u64, Error> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
-        let kib = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|rest| rest.split_whitespace().next())
-            .ok_or("no VmHWM in /proc/<pid>/status")?
-            .parse::<u64>()?;
-        Ok(kib * 1024)
+        status_kib(&status, field)
+            .map(|kib| kib * 1024)
+            .ok_or_else(|| format!("no {field} in /proc/<pid>/status").into())
     }
 
     pub fn stop(mut self) -> Result<(), Error> {
@@ -133,6 +139,14 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.terminate();
     }
+}
+
+fn status_kib(status: &str, field: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
 }
 
 /// CPU time of a process from its `/proc/<pid>/stat` (`utime` + `stime`).
@@ -178,5 +192,13 @@ mod tests {
         let stat = "42 (tick (s)) S 1 42 42 0 -1 4194304 100 0 0 0 250 50 0 0 20 0 5 0";
         assert_eq!(cpu_time_of(stat, 100).unwrap(), Duration::from_secs(3));
         assert!(cpu_time_of("42 (x) S 1", 100).is_err());
+    }
+
+    #[test]
+    fn reads_memory_fields_of_status() {
+        let status = "Name:\ttickets\nVmHWM:\t  20480 kB\nVmRSS:\t  10240 kB\n";
+        assert_eq!(status_kib(status, "VmRSS"), Some(10240));
+        assert_eq!(status_kib(status, "VmHWM"), Some(20480));
+        assert_eq!(status_kib(status, "VmSwap"), None);
     }
 }

@@ -103,26 +103,20 @@ pub fn run(config: &Config, placement: &Placement, size: &Size) -> Result<(), Er
         config.bcrypt_cost,
         hash_time.as_secs_f64() * 1e3
     );
-    let seeded = dataset::seed(config, size, &hashes)?;
-    let db = dataset::database(config, size)?;
-    let fixtures = Fixtures::load(&db, size, config.customers)?;
-    let pgbench = Pgbench::prepare(size, db.url(), config.pg_clients, work)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let mut server = Server::start(config, placement, db.url(), &work.join("server.log"))?;
-    runtime.block_on(server.ready())?;
+    let Launched {
+        seeded,
+        runtime,
+        server,
+        workload,
+        login_emails,
+    } = launch(config, placement, size, &hashes)?;
     let addr = server.addr;
-    println!(
-        "server {} (pid {}) ready; logging in {} staff and {} customers",
-        addr,
-        server.pid(),
-        fixtures.staff.len(),
-        fixtures.customers.len()
-    );
-    let sessions = runtime.block_on(sessions::open(addr, &fixtures.staff, &fixtures.customers))?;
-    let login_emails = Arc::new(fixtures.login.clone());
-    let workload = Arc::new(Workload { fixtures, sessions });
+    let pgbench = Pgbench::prepare(
+        size,
+        dataset::database(config, size)?.url(),
+        config.pg_clients,
+        work,
+    )?;
 
     println!("warming up for {} s each", config.warmup.as_secs());
     pgbench.run(config.warmup, false)?;
@@ -234,6 +228,55 @@ pub fn run(config: &Config, placement: &Placement, size: &Size) -> Result<(), Er
         other => format!("bench/RESULTS-{other}.md"),
     };
     crate::report::publish(Path::new(&file), &suite_report::render(&results)?)
+}
+
+/// A seeded dataset and the release server on it, its users logged in.
+pub struct Launched {
+    pub seeded: Seeded,
+    pub runtime: tokio::runtime::Runtime,
+    pub server: Server,
+    pub workload: Arc<Workload>,
+    /// Accounts whose hash has the server's cost, for the login benchmark.
+    pub login_emails: Arc<Vec<String>>,
+}
+
+/// Seeds `size`, starts the server on it (log in [`WORK_DIR`]) and logs in all staff
+/// and `config.customers` customers: what every run against one dataset begins with.
+pub fn launch(
+    config: &Config,
+    placement: &Placement,
+    size: &Size,
+    hashes: &Hashes,
+) -> Result<Launched, Error> {
+    let seeded = dataset::seed(config, size, hashes)?;
+    let db = dataset::database(config, size)?;
+    let fixtures = Fixtures::load(&db, size, config.customers)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let log = Path::new(WORK_DIR).join("server.log");
+    let mut server = Server::start(config, placement, db.url(), &log)?;
+    runtime.block_on(server.ready())?;
+    println!(
+        "server {} (pid {}) ready; logging in {} staff and {} customers",
+        server.addr,
+        server.pid(),
+        fixtures.staff.len(),
+        fixtures.customers.len()
+    );
+    let sessions = runtime.block_on(sessions::open(
+        server.addr,
+        &fixtures.staff,
+        &fixtures.customers,
+    ))?;
+    let login_emails = Arc::new(fixtures.login.clone());
+    Ok(Launched {
+        seeded,
+        runtime,
+        server,
+        workload: Arc::new(Workload { fixtures, sessions }),
+        login_emails,
+    })
 }
 
 fn mixed_round(

@@ -6,7 +6,8 @@ use std::time::Duration;
 use crate::mix::{self, Endpoint};
 use crate::pgbench;
 use crate::report::{
-    errors_table, latency, machine_section, median_duration, median_f64, thousands, verdict, Table,
+    dataset_section, errors_table, latency, machine_section, median_duration, median_f64,
+    thousands, verdict, Table,
 };
 use crate::suite::{all_recorders, login_rate, SuiteResults};
 use crate::Error;
@@ -34,17 +35,7 @@ pub fn render(r: &SuiteResults<'_>) -> Result<String, Error> {
         c.rounds
     )?;
     out.push_str(&machine_section(&r.machine));
-    writeln!(
-        out,
-        "## Dataset\n\n{} users ({} staff), {} tickets, {} messages, seeded by \
-         `bench/seed.sql` in {:.1} s into `{}`.\n",
-        thousands(r.seeded.users as f64),
-        r.seeded.staff,
-        thousands(r.seeded.tickets as f64),
-        thousands(r.seeded.messages as f64),
-        r.seeded.seconds,
-        r.size.database
-    )?;
+    out.push_str(&dataset_section(r.size, &r.seeded));
 
     let http_rps = median_f64(r.mixed.iter().map(|m| m.throughput()));
     let pg_tps = median_f64(r.pgbench.iter().map(|p| p.tps));
