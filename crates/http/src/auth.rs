@@ -7,6 +7,7 @@ mod hasher;
 mod jwt;
 mod throttle;
 
+pub(crate) use caller::request_token;
 pub use caller::{bearer_token, Authenticated, TOKEN_COOKIE};
 pub use hasher::BcryptHasher;
 pub use jwt::{TokenError, Tokens};

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{path_id, ListQuery};
-use crate::auth::{bearer_token, Authenticated, TOKEN_COOKIE};
+use crate::auth::{bearer_token, request_token, Authenticated};
 use crate::body::JsonBody;
 use crate::dto::{
     RegisterRequest, TicketResponse, UpdateUserRequest, UserDetailResponse, UserResponse,
@@ -91,10 +91,7 @@ async fn registration_authority(
         }
     }
     // The key is accepted only as a Bearer token; a cookie can only carry a JWT.
-    let token = bearer
-        .map(str::to_owned)
-        .or_else(|| req.cookie(TOKEN_COOKIE).map(|c| c.value().to_owned()));
-    let Some(token) = token else {
+    let Some(token) = request_token(req) else {
         return Ok(RegistrationAuthority::Anonymous);
     };
     match state.caller_from_token(&token).await {
