@@ -109,10 +109,11 @@ class Service:
             return None
 
     def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it lingers; nothing if it already exited."""
+        """SIGINT (a stop without SIGTERM's drain: no load balancer to serve), then
+        SIGKILL if it lingers; nothing if it already exited."""
         if not self.alive():
             return
-        self.send(signal.SIGTERM)
+        self.send(signal.SIGINT)
         if self.wait_exit(15) is None:
             self.send(signal.SIGKILL)
             self.wait_exit(5)

@@ -57,7 +57,8 @@ server_pid=
 cleanup() {
   if [[ -n $server_pid ]]; then
     if kill -0 "$server_pid" 2>/dev/null; then
-      kill -TERM "$server_pid" 2>/dev/null || true
+      # SIGINT: stop without SIGTERM's drain, which serves load balancers.
+      kill -INT "$server_pid" 2>/dev/null || true
       wait "$server_pid" 2>/dev/null || true
     else
       local code=0

@@ -1,6 +1,7 @@
 //! The release server as a child process: started on a free port with a fixed secret
 //! and `RUST_LOG=warn`, pinned when the machine allows, watched through /proc, and
-//! stopped with SIGTERM (SIGKILL if it lingers) when dropped.
+//! stopped with SIGINT (SIGKILL if it lingers) when dropped: nothing sits in front of it
+//! that a SIGTERM's drain would serve.
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
@@ -120,7 +121,7 @@ impl Server {
             return Ok(());
         }
         let _ = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
+            .args(["-INT", &self.pid().to_string()])
             .status();
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(10) {

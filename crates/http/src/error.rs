@@ -222,6 +222,14 @@ impl ApiError {
         error
     }
 
+    /// The service is stopping (readiness during the drain).
+    pub fn shutting_down() -> Self {
+        Self::new(
+            ErrorKind::ServiceUnavailable,
+            "The service is shutting down; send requests to another instance.",
+        )
+    }
+
     pub fn internal(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
         let mut error = Self::new(ErrorKind::Internal, "An unexpected error occurred.");
         error.source = Some(source.into());

@@ -11,6 +11,7 @@ pub mod pagination;
 pub mod request_id;
 pub mod routes;
 pub mod settings;
+pub mod shutdown;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -26,7 +26,17 @@ pub struct ServerSettings {
     pub port: u16,
     pub https: bool,
     pub workers: usize,
+    /// From SIGTERM to exit, the drain included.
     pub shutdown_timeout_secs: u64,
+    /// The first part of the shutdown, when everything is still served (see `shutdown`).
+    pub drain_secs: u64,
+}
+
+impl ServerSettings {
+    /// What the shutdown timeout leaves, after the drain, for requests in flight.
+    pub fn graceful_stop_secs(&self) -> u64 {
+        self.shutdown_timeout_secs.saturating_sub(self.drain_secs)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -72,6 +82,11 @@ pub enum SettingsError {
     BcryptCost(u32),
     #[error("TICKETS__AUTH__STAFF_API_KEY must be at least 16 bytes when set")]
     StaffKeyTooShort,
+    #[error(
+        "TICKETS__SERVER__DRAIN_SECS ({drain}) must be less than \
+         TICKETS__SERVER__SHUTDOWN_TIMEOUT_SECS ({timeout}), which includes it"
+    )]
+    DrainTooLong { drain: u64, timeout: u64 },
 }
 
 impl Settings {
@@ -143,6 +158,13 @@ impl Settings {
                 return Err(SettingsError::StaffKeyTooShort);
             }
         }
+        if self.server.drain_secs > 0 && self.server.drain_secs >= self.server.shutdown_timeout_secs
+        {
+            return Err(SettingsError::DrainTooLong {
+                drain: self.server.drain_secs,
+                timeout: self.server.shutdown_timeout_secs,
+            });
+        }
         Ok(self)
     }
 }
@@ -195,5 +217,22 @@ mod tests {
             settings.validated("production"),
             Err(SettingsError::JwtSecretMissing(_))
         ));
+    }
+
+    #[test]
+    fn the_drain_must_fit_in_the_shutdown_timeout() {
+        let mut settings = Settings::defaults().expect("defaults");
+        assert_eq!(settings.server.graceful_stop_secs(), 25);
+        settings.server.drain_secs = 30;
+        assert!(matches!(
+            settings.clone().validated("development"),
+            Err(SettingsError::DrainTooLong {
+                drain: 30,
+                timeout: 30
+            })
+        ));
+        settings.server.drain_secs = 0;
+        settings.server.shutdown_timeout_secs = 0;
+        assert!(settings.validated("development").is_ok());
     }
 }

@@ -15,10 +15,12 @@ use domain::users::UserService;
 use postgres_adapter::{PgTicketRepository, PgUserRepository, Pool};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::mpsc;
 
 use crate::auth::{BcryptHasher, LoginThrottle, Tokens};
 use crate::pagination::CursorCodec;
 use crate::settings::{DatabaseSettings, Settings};
+use crate::shutdown::{self, Draining, StopRequest};
 use crate::state::AppState;
 use crate::{request_id, routes};
 
@@ -47,6 +49,8 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    draining: Draining,
+    drain: Duration,
 }
 
 impl Application {
@@ -66,6 +70,7 @@ impl Application {
         let (users, tickets) = services(&pool, hasher);
         let secret = jwt_secret(settings.auth.jwt_secret.as_ref());
         let auth = &settings.auth;
+        let draining = Draining::default();
         let state = web::Data::new(AppState {
             users,
             tickets,
@@ -84,6 +89,7 @@ impl Application {
             staff_api_key: auth.staff_api_key.clone(),
             secure_cookies: settings.server.https,
             pool,
+            draining: draining.clone(),
         });
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);
@@ -103,11 +109,15 @@ impl Application {
                         .add(("Cache-Control", "no-store"))
                         .add(("X-Content-Type-Options", "nosniff")),
                 )
+                .wrap(from_fn(shutdown::close_connections_while_draining))
                 .wrap(from_fn(request_id::request_id))
                 .configure(routes::configure)
                 .default_service(web::to(routes::unknown_path))
         })
-        .shutdown_timeout(settings.server.shutdown_timeout_secs);
+        // Stopping is ours (see `shutdown`): the drain comes first and takes its part
+        // of the shutdown timeout.
+        .disable_signals()
+        .shutdown_timeout(settings.server.graceful_stop_secs());
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
@@ -119,17 +129,57 @@ impl Application {
             })?
             .run();
         tracing::info!(port, "listening");
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            draining,
+            drain: Duration::from_secs(settings.server.drain_secs),
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Serves until SIGTERM or SIGINT, then stops accepting connections, lets requests
-    /// in flight finish (up to the shutdown timeout) and returns.
+    /// Serves until SIGTERM or SIGINT, then drains and stops (see [`Self::run_until`]).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let signals = shutdown::stop_signals()?;
+        self.run_until(signals).await
+    }
+
+    /// Serves until the first stop request, then drains (for [`StopRequest::Drain`]:
+    /// `server.drain_secs`, or until the next request), stops accepting connections,
+    /// lets requests in flight finish (up to the rest of the shutdown timeout) and
+    /// returns. Serves on if the sender is dropped without asking.
+    pub async fn run_until(
+        self,
+        mut stop_requests: mpsc::UnboundedReceiver<StopRequest>,
+    ) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let stopping = async move {
+            let Some(first) = stop_requests.recv().await else {
+                return std::future::pending().await;
+            };
+            if first == StopRequest::Drain && !self.drain.is_zero() {
+                self.draining.start();
+                tracing::info!(
+                    drain_secs = self.drain.as_secs(),
+                    "draining: readiness answers 503 and connections close after each \
+                     response; a second signal ends the drain"
+                );
+                tokio::select! {
+                    () = tokio::time::sleep(self.drain) => {}
+                    _ = stop_requests.recv() => tracing::info!("drain cut short"),
+                }
+            }
+            tracing::info!("stopping: no new connections; waiting for requests in flight");
+            handle.stop(true).await;
+            std::future::pending().await
+        };
+        tokio::select! {
+            result = self.server => result,
+            never = stopping => never,
+        }
     }
 }
 

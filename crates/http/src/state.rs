@@ -7,6 +7,7 @@ use secrecy::SecretString;
 
 use crate::auth::{LoginThrottle, Tokens};
 use crate::pagination::CursorCodec;
+use crate::shutdown::Draining;
 
 pub struct AppState {
     pub users: UserService,
@@ -20,4 +21,6 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// For the readiness probe.
     pub pool: Pool,
+    /// Set once the service stops: readiness then answers 503.
+    pub draining: Draining,
 }

@@ -24,18 +24,22 @@ pub async fn live() -> HttpResponse {
 
 /// Readiness
 ///
-/// `200` when the database answers, else `503` (bounded by the pool's timeouts).
+/// `200` when the database answers, else `503` (bounded by the pool's timeouts). Also
+/// `503` once the service has begun to stop, so that load balancers send no more.
 #[utoipa::path(
     get,
     path = "/health/ready",
     operation_id = "health_ready",
     tag = "health",
     responses(
-        (status = 200, description = "The database answers.", body = Health),
+        (status = 200, description = "The database answers and the service is not stopping.", body = Health),
         (status = 503, response = ServiceUnavailable),
     ),
 )]
 pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if state.draining.is_draining() {
+        return Err(ApiError::shutting_down());
+    }
     postgres_adapter::ping(&state.pool).await?;
     Ok(HttpResponse::Ok().json(json!({ "status": "ok" })))
 }

@@ -4,12 +4,15 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http_adapter::settings::Settings;
+use http_adapter::shutdown::StopRequest;
 use http_adapter::startup::Application;
 use postgres_adapter::testing::TestDatabase;
 use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use secrecy::SecretString;
 use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 /// The HS256 key of every test application (40 bytes).
 pub const JWT_SECRET: &str = "test-jwt-secret-0123456789-abcdefghijklm";
@@ -42,6 +45,9 @@ pub struct TestApp {
     pub db: TestDatabase,
     pub staff_key: String,
     actors: AtomicUsize,
+    /// What SIGTERM and SIGINT are to the binary.
+    stop_requests: mpsc::UnboundedSender<StopRequest>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 /// A registered, logged-in user.
@@ -74,13 +80,16 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .await
         .expect("the application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
+    let (stop_requests, receiver) = mpsc::unbounded_channel();
+    let server = tokio::spawn(app.run_until(receiver));
     TestApp {
         address,
         client: client_builder().build().expect("an HTTP client"),
         db,
         staff_key: STAFF_KEY.to_owned(),
         actors: AtomicUsize::new(0),
+        stop_requests,
+        server: Some(server),
     }
 }
 
@@ -93,6 +102,23 @@ pub fn client_builder() -> reqwest::ClientBuilder {
 }
 
 impl TestApp {
+    /// Asks the server to stop, as the binary does on SIGTERM (`Drain`) or SIGINT.
+    pub fn request_stop(&self, request: StopRequest) {
+        self.stop_requests
+            .send(request)
+            .expect("the server task listens for stop requests");
+    }
+
+    /// Waits for the server to have stopped, and returns how it ended.
+    pub async fn stopped(&mut self) -> std::io::Result<()> {
+        let server = self.server.take().expect("the server was not awaited yet");
+        // Generous: a failure here means the server never stops, not that it is slow.
+        tokio::time::timeout(std::time::Duration::from_secs(60), server)
+            .await
+            .expect("the server stops")
+            .expect("the server task does not panic")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

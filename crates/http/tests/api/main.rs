@@ -20,6 +20,7 @@ mod login;
 mod messages;
 mod model;
 mod pagination;
+mod shutdown;
 mod status;
 mod status_races;
 mod tickets;

@@ -1,0 +1,100 @@
+//! Stopping without losing requests. The first SIGTERM starts a *drain*:
+//! for `server.drain_secs` the service still serves everything, but readiness answers
+//! `503` and every response closes its connection, so that load balancers take the
+//! instance out and keep-alive clients open their next connection elsewhere. Then the
+//! server stops accepting connections and lets requests in flight finish, within what
+//! is left of `server.shutdown_timeout_secs`. A second signal ends the drain at once.
+//! SIGINT (Ctrl-C: a person at a terminal, not an orchestrator) skips the drain.
+//!
+//! Why not stop right away: a request sent on an idle keep-alive connection just as the
+//! server stops may be closed unanswered (the client cannot tell whether it ran). After
+//! the drain, only connections that stayed idle through all of it are closed that way.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::ConnectionType;
+use actix_web::middleware::Next;
+use actix_web::web;
+use tokio::sync::mpsc;
+
+use crate::state::AppState;
+
+/// Whether the service is draining; shared by the stopping task, the readiness probe
+/// and [`close_connections_while_draining`].
+#[derive(Debug, Clone, Default)]
+pub struct Draining(Arc<AtomicBool>);
+
+impl Draining {
+    pub fn start(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Middleware: while draining, every response (also of requests that began before)
+/// carries `Connection: close`, and the connection closes once it is sent.
+pub async fn close_connections_while_draining(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let draining = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| state.draining.clone());
+    let mut response = next.call(req).await?;
+    if draining.is_some_and(|d| d.is_draining()) {
+        response
+            .response_mut()
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+    }
+    Ok(response)
+}
+
+/// A request to stop the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopRequest {
+    /// Drain first (SIGTERM).
+    Drain,
+    /// Skip the drain (SIGINT); requests in flight still finish.
+    Now,
+}
+
+/// The process's stop signals as a channel of stop requests. Installing the handlers
+/// replaces the default action (exit), so only the binary calls this; tests send on a
+/// channel of their own.
+pub fn stop_signals() -> std::io::Result<mpsc::UnboundedReceiver<StopRequest>> {
+    let (sender, receiver) = mpsc::unbounded_channel();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        tokio::spawn(async move {
+            loop {
+                let (name, request) = tokio::select! {
+                    _ = terminate.recv() => ("SIGTERM", StopRequest::Drain),
+                    _ = interrupt.recv() => ("SIGINT", StopRequest::Now),
+                };
+                tracing::info!(signal = name, "stop signal received");
+                if sender.send(request).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if sender.send(StopRequest::Now).is_err() {
+                break;
+            }
+        }
+    });
+    Ok(receiver)
+}
