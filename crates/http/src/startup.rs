@@ -232,13 +232,17 @@ pub async fn connect_and_migrate(database: &DatabaseSettings) -> Result<Pool, St
     }
 }
 
-/// An error and its causes, `: `-separated, for log lines and exit messages.
+/// An error and its causes, `: `-separated, for log lines and exit messages. A cause
+/// that its parent already printed (deadpool's errors do) is not repeated.
 pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut cause = error.source();
     while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
+        let inner_text = inner.to_string();
+        if !text.ends_with(&format!(": {inner_text}")) {
+            text.push_str(": ");
+            text.push_str(&inner_text);
+        }
         cause = inner.source();
     }
     text
@@ -259,5 +263,57 @@ fn jwt_secret(configured: Option<&SecretString>) -> SecretString {
             let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
             SecretString::from(hex)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error that prints `message`, and its source's text after it when `inline`.
+    #[derive(Debug)]
+    struct Layer {
+        message: &'static str,
+        inline: bool,
+        source: Option<Box<Layer>>,
+    }
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.message)?;
+            match &self.source {
+                Some(source) if self.inline => write!(f, ": {source}"),
+                _ => Ok(()),
+            }
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.source.as_deref().map(|s| s as _)
+        }
+    }
+
+    fn layer(message: &'static str, inline: bool, source: Option<Layer>) -> Layer {
+        Layer {
+            message,
+            inline,
+            source: source.map(Box::new),
+        }
+    }
+
+    #[test]
+    fn the_chain_names_each_cause_once() {
+        // The shape of a refused connection through deadpool and tokio-postgres.
+        let refused = layer("connection refused", false, None);
+        let connect = layer("error connecting to server", false, Some(refused));
+        let pool = layer("cannot create a connection", true, Some(connect));
+        let migrate = layer("no database connection for migrating", false, Some(pool));
+
+        assert_eq!(
+            error_chain(&migrate),
+            "no database connection for migrating: cannot create a connection: \
+             error connecting to server: connection refused"
+        );
     }
 }
