@@ -162,17 +162,19 @@ impl<'a> TicketListQuery<'a> {
     }
 }
 
-/// Tickets written by one author, oldest first; `_AFTER` continues after a key.
+/// Tickets written by one author, oldest first; `_AFTER` continues after a key. Like
+/// [`TicketListQuery`], the page comes from `tickets` alone before the join.
 macro_rules! list_by_author {
     ($keyset:literal, $limit:literal) => {
         concat!(
             "SELECT ",
             ticket_columns!(),
-            " FROM tickets t JOIN users u ON u.id = t.author_id ",
-            "WHERE t.author_id = $1 ",
+            " FROM (SELECT * FROM tickets t WHERE t.author_id = $1 ",
             $keyset,
             "ORDER BY t.created_at, t.id LIMIT ",
-            $limit
+            $limit,
+            ") t JOIN users u ON u.id = t.author_id ",
+            "ORDER BY t.created_at, t.id"
         )
     };
 }
