@@ -5,18 +5,23 @@
 // only `#[test]` functions, not the helpers they share.
 #![allow(clippy::expect_used)]
 
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 use std::process::{Command, Output, Stdio};
 
 use postgres_adapter::testing::TestDatabase;
 
-/// Runs `tickets <args>` on `database_url` with `stdin`, from a directory without
-/// `config/` or `.env`, so that only the compiled-in defaults and these variables apply.
+/// Runs `tickets <args>` on `database_url` with `stdin`, in a new directory whose
+/// `.env` is empty and which has no `config/`, so that only the compiled-in defaults and
+/// these variables apply (dotenvy would otherwise look for a `.env` in every parent).
 async fn tickets(database_url: &str, args: &[&str], stdin: &str) -> Output {
+    let directory =
+        std::env::temp_dir().join(format!("tickets-cli-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir(&directory).expect("a working directory");
+    std::fs::write(directory.join(".env"), "").expect("an empty .env");
     let mut command = Command::new(env!("CARGO_BIN_EXE_tickets"));
     command
         .args(args)
-        .current_dir(std::env::temp_dir())
+        .current_dir(&directory)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -31,18 +36,23 @@ async fn tickets(database_url: &str, args: &[&str], stdin: &str) -> Output {
         .env("TICKETS__DATABASE__STARTUP_TIMEOUT_SECS", "10")
         .env("RUST_LOG", "warn");
     let stdin = stdin.to_owned();
-    tokio::task::spawn_blocking(move || {
+    let output = tokio::task::spawn_blocking(move || {
         let mut child = command.spawn().expect("the tickets binary starts");
-        child
+        let written = child
             .stdin
             .take()
             .expect("a piped stdin")
-            .write_all(stdin.as_bytes())
-            .expect("stdin is written");
+            .write_all(stdin.as_bytes());
+        // A command that refuses its arguments exits without reading stdin.
+        if let Err(e) = written {
+            assert_eq!(e.kind(), ErrorKind::BrokenPipe, "stdin: {e}");
+        }
         child.wait_with_output().expect("the tickets binary ends")
     })
     .await
-    .expect("the command's thread does not panic")
+    .expect("the command's thread does not panic");
+    std::fs::remove_dir_all(&directory).expect("the working directory is removed");
+    output
 }
 
 fn stderr(output: &Output) -> String {
