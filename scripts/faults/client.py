@@ -30,6 +30,8 @@ class Reply:
     ended: float
     # Sent on a keep-alive connection that an earlier request opened.
     reused: bool = False
+    # The response closed its connection (`Connection: close`).
+    closed_connection: bool = False
 
     @property
     def ok(self) -> bool:
@@ -87,6 +89,7 @@ class Client:
         try:
             response = self._connection.getresponse()
             raw = response.read()
+            reply.closed_connection = response.will_close
             if response.will_close:
                 self.close()
         except (OSError, http.client.HTTPException) as e:

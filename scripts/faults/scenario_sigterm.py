@@ -19,6 +19,7 @@ within about a millisecond of the signal were closed unanswered by the stopping 
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from collections import Counter
 from functools import partial
@@ -60,12 +61,14 @@ def run(ctx: Context) -> Verdict:
 
 def _one_run(ctx: Context, verdict: Verdict, label: str, cost: int, drive, rounds: int = 1) -> None:
     """Starts a service on a fresh database, `rounds` times in a row; `drive(service,
-    tag)` sends requests and SIGTERM and returns the requests and when the signal went."""
+    tag, probe)` sends requests and SIGTERM (starting the probe) and returns the requests
+    and when the signal went."""
     database = ctx.database(f"{NAME}_{label}")
     with scenario_database(SHARED, database) as url:
         writes, unanswered = [], []
         for round_no in range(1, rounds + 1):
             name = label if rounds == 1 else f"{label} {round_no}"
+            probe = DrainProbe()
             with Service(
                 ctx.run_dir,
                 f"{NAME}-{name.replace(' ', '-')}",
@@ -78,11 +81,12 @@ def _one_run(ctx: Context, verdict: Verdict, label: str, cost: int, drive, round
             ) as service:
                 if not verdict.check(service.wait_ready(60), f"[{name}] the service did not become ready"):
                     return
-                requests, signalled = drive(service, tag=f"st{label[:3]}{round_no}")
+                requests, signalled = drive(service, tag=f"st{label[:3]}{round_no}", probe=probe)
                 late = once(service.port, "GET", "/health/live", timeout=2)
                 code = service.wait_exit(SHUTDOWN_TIMEOUT + 10)
                 exited = time.monotonic() - signalled
             _judge(verdict, name, requests, signalled, code, exited, late)
+            probe.judge(verdict, name)
             writes += [o.write for o in requests if o.write is not None]
             unanswered += [o for o in requests if o.unacknowledged is not None]
         check_writes(verdict, SHARED, database, writes)
@@ -108,13 +112,48 @@ def _find_unacknowledged(verdict: Verdict, label: str, database: str, unanswered
     )
 
 
-def _terminate(service: Service) -> float:
+class DrainProbe:
+    """Asks `/health/ready` on new connections from the signal on, until it fails: during
+    the drain it must answer 503 and close the connection."""
+
+    def __init__(self) -> None:
+        self.reply = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, service: Service) -> None:
+        def poll() -> None:
+            deadline = time.monotonic() + DRAIN / 2
+            while time.monotonic() < deadline:
+                self.reply = once(service.port, "GET", "/health/ready", timeout=2)
+                if self.reply.status != 200:
+                    return
+                time.sleep(0.02)
+
+        self._thread = threading.Thread(target=poll, daemon=True)
+        self._thread.start()
+
+    def judge(self, verdict: Verdict, label: str) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        reply = self.reply
+        seen = "nothing" if reply is None else f"{reply.status or reply.error}"
+        if reply is not None and reply.closed_connection:
+            seen += " with Connection: close"
+        verdict.figure(f"[{label}] readiness during the drain: {seen}")
+        verdict.check(
+            reply is not None and reply.status == 503 and reply.closed_connection,
+            f"[{label}] readiness during the drain answered {seen}, not 503 with Connection: close",
+        )
+
+
+def _terminate(service: Service, probe: DrainProbe) -> float:
     signalled = time.monotonic()
     service.send(signal.SIGTERM)
+    probe.start(service)
     return signalled
 
 
-def _under_load(service: Service, tag: str, writers: int, logins: int, before: float):
+def _under_load(service: Service, tag: str, probe: DrainProbe, writers: int, logins: int, before: float):
     team = actors(service.port, tag, customers=max(writers, 1), staff=0)
     load = Load(service.port, tag, duration=before + 30)
     for i in range(writers):
@@ -123,7 +162,7 @@ def _under_load(service: Service, tag: str, writers: int, logins: int, before: f
         load.add(team[i % len(team)], LOGINS)
     load.start()
     time.sleep(before)
-    signalled = _terminate(service)
+    signalled = _terminate(service, probe)
     # Clients stop sending new requests; those already sent run to completion.
     load.stop(join_timeout=SHUTDOWN_TIMEOUT + 10)
     return load.requests(), signalled
@@ -136,7 +175,7 @@ def _kept_connections(service: Service, actor, count: int) -> list[Client]:
     return clients
 
 
-def _tickets_then_signal(service: Service, clients: list[Client], tag: str, settle: float):
+def _tickets_then_signal(service: Service, clients: list[Client], tag: str, probe: DrainProbe, settle: float):
     """Sends a ticket on each kept connection, waits `settle` seconds, sends SIGTERM, and
     collects the answers."""
     bodies = [
@@ -144,7 +183,7 @@ def _tickets_then_signal(service: Service, clients: list[Client], tag: str, sett
     ]
     failures = [client.send("POST", "/tickets", body) for client, body in zip(clients, bodies)]
     time.sleep(settle)
-    signalled = _terminate(service)
+    signalled = _terminate(service, probe)
     requests = []
     for i, (client, failure, body) in enumerate(zip(clients, failures, bodies)):
         reply = failure or client.receive()
@@ -154,12 +193,13 @@ def _tickets_then_signal(service: Service, clients: list[Client], tag: str, sett
     return requests, signalled
 
 
-def _idle_keepalive(service: Service, tag: str):
+def _idle_keepalive(service: Service, tag: str, probe: DrainProbe):
     [actor] = actors(service.port, tag, customers=1, staff=0)
-    return _tickets_then_signal(service, _kept_connections(service, actor, KEPT_CONNECTIONS), tag, settle=0)
+    clients = _kept_connections(service, actor, KEPT_CONNECTIONS)
+    return _tickets_then_signal(service, clients, tag, probe, settle=0)
 
 
-def _one_worker_idle(service: Service, tag: str):
+def _one_worker_idle(service: Service, tag: str, probe: DrainProbe):
     team = actors(service.port, tag, customers=8, staff=0)
     warm_up = Load(service.port, f"{tag}w", duration=1.0)
     for actor in team:
@@ -174,7 +214,7 @@ def _one_worker_idle(service: Service, tag: str):
         client.close()
     time.sleep(0.1)
     # The pause lets the server read the tickets, which idle-keepalive shows it may not.
-    requests, signalled = _tickets_then_signal(service, clients[0::2], tag, settle=0.005)
+    requests, signalled = _tickets_then_signal(service, clients[0::2], tag, probe, settle=0.005)
     return warm_up.requests() + requests, signalled
 
 

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use domain::values::{Email, Password, Username};
 use http_adapter::auth::BcryptHasher;
 use http_adapter::settings::Settings;
+use http_adapter::shutdown;
 use http_adapter::startup::{connect_and_migrate, error_chain, services, Application};
 use http_adapter::telemetry;
 
@@ -72,10 +73,20 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(settings: Settings) -> Result<(), String> {
-    let app = Application::build(settings)
+    // First, so that a signal while migrations run or PostgreSQL is awaited is not the
+    // default action's (exit at once) but ours.
+    let mut stop_requests =
+        shutdown::stop_signals().map_err(|e| format!("cannot handle signals: {e}"))?;
+    let app = tokio::select! {
+        built = Application::build(settings) => built.map_err(|e| e.to_string())?,
+        Some(_) = stop_requests.recv() => {
+            tracing::info!("stopped before serving");
+            return Ok(());
+        }
+    };
+    app.run_until(stop_requests)
         .await
         .map_err(|e| e.to_string())?;
-    app.run_until_stopped().await.map_err(|e| e.to_string())?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,14 +1,17 @@
-//! Stopping without losing requests. The first SIGTERM starts a *drain*:
-//! for `server.drain_secs` the service still serves everything, but readiness answers
-//! `503` and every response closes its connection, so that load balancers take the
-//! instance out and keep-alive clients open their next connection elsewhere. Then the
-//! server stops accepting connections and lets requests in flight finish, within what
-//! is left of `server.shutdown_timeout_secs`. A second signal ends the drain at once.
-//! SIGINT (Ctrl-C: a person at a terminal, not an orchestrator) skips the drain.
+//! Stopping without losing requests. SIGTERM (what orchestrators send) starts a
+//! *drain*: for `server.drain_secs` the service still serves everything, but readiness
+//! answers `503` and every response closes its connection, so that load balancers take
+//! the instance out and keep-alive clients open their next connection elsewhere. Then
+//! the server stops accepting connections and lets requests in flight finish, within
+//! what is left of `server.shutdown_timeout_secs`.
 //!
-//! Why not stop right away: a request sent on an idle keep-alive connection just as the
-//! server stops may be closed unanswered (the client cannot tell whether it ran). After
-//! the drain, only connections that stayed idle through all of it are closed that way.
+//! SIGINT (Ctrl-C: a person at a terminal) skips the drain, or ends it; a SIGINT while
+//! requests in flight finish stops at once. A repeated SIGTERM changes nothing, so that
+//! a supervisor that signals twice does not cut the drain short.
+//!
+//! Why the drain: a request sent on an idle keep-alive connection just as the server
+//! stops may be closed unanswered, and the client cannot tell whether it ran. After the
+//! drain, that can only happen on connections that sent nothing during all of it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,8 +25,8 @@ use tokio::sync::mpsc;
 
 use crate::state::AppState;
 
-/// Whether the service is draining; shared by the stopping task, the readiness probe
-/// and [`close_connections_while_draining`].
+/// Whether the service is stopping (draining or waiting for requests in flight); shared
+/// by the stopping task, the readiness probe and [`close_connections_while_draining`].
 #[derive(Debug, Clone, Default)]
 pub struct Draining(Arc<AtomicBool>);
 
@@ -37,7 +40,7 @@ impl Draining {
     }
 }
 
-/// Middleware: while draining, every response (also of requests that began before)
+/// Middleware: once stopping, every response (also of requests that began before)
 /// carries `Connection: close`, and the connection closes once it is sent.
 pub async fn close_connections_while_draining(
     req: ServiceRequest,
@@ -56,12 +59,12 @@ pub async fn close_connections_while_draining(
     Ok(response)
 }
 
-/// A request to stop the server.
+/// A request to stop the server (see the module's documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopRequest {
-    /// Drain first (SIGTERM).
+    /// SIGTERM: drain, then stop.
     Drain,
-    /// Skip the drain (SIGINT); requests in flight still finish.
+    /// SIGINT: stop without (more) draining; during the stop, stop at once.
     Now,
 }
 

@@ -55,7 +55,7 @@ pub struct Application {
 
 impl Application {
     /// Connects (retrying while PostgreSQL starts), applies pending migrations, and
-    /// binds the listener. The server runs once [`Application::run_until_stopped`] is
+    /// binds the listener. The server runs once [`Application::run_until`] is
     /// awaited.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let pool = connect_and_migrate(&settings.database).await?;
@@ -141,45 +141,75 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGTERM or SIGINT, then drains and stops (see [`Self::run_until`]).
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let signals = shutdown::stop_signals()?;
-        self.run_until(signals).await
-    }
-
-    /// Serves until the first stop request, then drains (for [`StopRequest::Drain`]:
-    /// `server.drain_secs`, or until the next request), stops accepting connections,
-    /// lets requests in flight finish (up to the rest of the shutdown timeout) and
-    /// returns. Serves on if the sender is dropped without asking.
+    /// Serves until the first stop request, then stops:
+    /// - [`StopRequest::Drain`] (SIGTERM) drains for `server.drain_secs` first (see
+    ///   [`shutdown`]); a repeated one is ignored, a [`StopRequest::Now`] ends the drain;
+    /// - then no new connections are accepted and requests in flight get the rest of
+    ///   the shutdown timeout; a [`StopRequest::Now`] meanwhile returns at once, leaving
+    ///   them unanswered (the process is expected to exit).
+    ///
+    /// Readiness answers 503 and responses close their connections from the first
+    /// request on. Serves on if the sender is dropped without asking.
     pub async fn run_until(
         self,
         mut stop_requests: mpsc::UnboundedReceiver<StopRequest>,
     ) -> std::io::Result<()> {
         let handle = self.server.handle();
         let stopping = async move {
-            let Some(first) = stop_requests.recv().await else {
-                return std::future::pending().await;
-            };
+            let first = next_stop_request(&mut stop_requests).await;
+            self.draining.start();
             if first == StopRequest::Drain && !self.drain.is_zero() {
-                self.draining.start();
                 tracing::info!(
                     drain_secs = self.drain.as_secs(),
                     "draining: readiness answers 503 and connections close after each \
-                     response; a second signal ends the drain"
+                     response; SIGINT ends the drain"
                 );
-                tokio::select! {
-                    () = tokio::time::sleep(self.drain) => {}
-                    _ = stop_requests.recv() => tracing::info!("drain cut short"),
+                let drained = tokio::time::sleep(self.drain);
+                tokio::pin!(drained);
+                loop {
+                    tokio::select! {
+                        () = &mut drained => break,
+                        request = next_stop_request(&mut stop_requests) => match request {
+                            StopRequest::Drain => tracing::info!("already draining"),
+                            StopRequest::Now => {
+                                tracing::info!("drain cut short");
+                                break;
+                            }
+                        },
+                    }
                 }
             }
-            tracing::info!("stopping: no new connections; waiting for requests in flight");
-            handle.stop(true).await;
-            std::future::pending().await
+            tracing::info!(
+                "stopping: no new connections; requests in flight may finish; SIGINT \
+                 stops at once"
+            );
+            let stopped = handle.stop(true);
+            tokio::pin!(stopped);
+            loop {
+                tokio::select! {
+                    () = &mut stopped => return std::future::pending().await,
+                    request = next_stop_request(&mut stop_requests) => match request {
+                        StopRequest::Drain => tracing::info!("already stopping"),
+                        StopRequest::Now => {
+                            tracing::warn!("stopping at once: requests in flight are dropped");
+                            return Ok(());
+                        }
+                    },
+                }
+            }
         };
         tokio::select! {
-            result = self.server => result,
-            never = stopping => never,
+            served = self.server => served,
+            forced = stopping => forced,
         }
+    }
+}
+
+/// The next stop request; none ever, once nobody can send one.
+async fn next_stop_request(requests: &mut mpsc::UnboundedReceiver<StopRequest>) -> StopRequest {
+    match requests.recv().await {
+        Some(request) => request,
+        None => std::future::pending().await,
     }
 }
 
