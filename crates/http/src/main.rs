@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use domain::values::{Email, Password, Username};
@@ -105,7 +106,8 @@ async fn create_superuser(settings: Settings, email: &str, username: &str) -> Re
     let pool = connect_and_migrate(&settings.database)
         .await
         .map_err(|e| e.to_string())?;
-    let hasher = BcryptHasher::new(settings.auth.bcrypt_cost, 1)
+    // Alone on this process: no turn to wait for.
+    let hasher = BcryptHasher::new(settings.auth.bcrypt_cost, 1, Duration::from_secs(60))
         .await
         .map_err(|e| e.to_string())?;
     let (users, _) = services(&pool, Arc::new(hasher));

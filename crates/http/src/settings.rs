@@ -59,6 +59,7 @@ pub struct AuthSettings {
     pub audience: String,
     pub bcrypt_cost: u32,
     pub max_concurrent_hashes: usize,
+    pub hash_wait_timeout_ms: u64,
     pub login_max_failures_per_account: u32,
     pub login_max_failures_per_address: u32,
     pub login_failure_window_secs: u64,

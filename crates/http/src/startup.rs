@@ -63,6 +63,7 @@ impl Application {
             BcryptHasher::new(
                 settings.auth.bcrypt_cost,
                 hashing_permits(settings.auth.max_concurrent_hashes),
+                Duration::from_millis(settings.auth.hash_wait_timeout_ms),
             )
             .await
             .map_err(StartupError::Hasher)?,

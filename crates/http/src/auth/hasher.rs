@@ -1,9 +1,13 @@
 //! bcrypt behind the domain's `PasswordHasher` port. Hashing takes tens to hundreds of
 //! milliseconds of CPU, so it runs on tokio's blocking pool, never on an actix worker,
 //! and a semaphore bounds how many hashes run at once so that a burst of logins cannot
-//! take every core from the request workers.
+//! take every core from the request workers. A request that waits longer than
+//! `auth.hash_wait_timeout_ms` for its turn gets 503 instead of queueing without bound
+//! (a burst larger than the hashing capacity would otherwise hold every connection,
+//! and outlast clients' timeouts and the shutdown timeout).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::ports::PasswordHasher;
@@ -14,29 +18,48 @@ use tokio::sync::Semaphore;
 pub struct BcryptHasher {
     cost: u32,
     permits: Arc<Semaphore>,
+    wait_timeout: Duration,
     /// A hash of a random password at the same cost: unknown accounts are checked
     /// against it so that they take as long as known ones.
     dummy_hash: String,
 }
 
 impl BcryptHasher {
-    pub async fn new(cost: u32, max_concurrent: usize) -> Result<Self, RepositoryError> {
+    /// `max_concurrent` hashes at once (at least 1); a hash waits at most
+    /// `wait_timeout` for its turn.
+    pub async fn new(
+        cost: u32,
+        max_concurrent: usize,
+        wait_timeout: Duration,
+    ) -> Result<Self, RepositoryError> {
         let permits = Arc::new(Semaphore::new(max_concurrent.max(1)));
         let dummy_password = uuid::Uuid::new_v4().to_string();
-        let dummy_hash = run_blocking(&permits, move || bcrypt::hash(dummy_password, cost)).await?;
+        let dummy_hash = run_blocking(&permits, wait_timeout, move || {
+            bcrypt::hash(dummy_password, cost)
+        })
+        .await?;
         Ok(Self {
             cost,
             permits,
+            wait_timeout,
             dummy_hash,
         })
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing is saturated: no turn within {0:?}")]
+struct HashingSaturated(Duration);
+
 async fn run_blocking<T: Send + 'static>(
     permits: &Semaphore,
+    wait_timeout: Duration,
     work: impl FnOnce() -> Result<T, bcrypt::BcryptError> + Send + 'static,
 ) -> Result<T, RepositoryError> {
-    let _permit = permits.acquire().await.map_err(RepositoryError::new)?;
+    let _permit = tokio::time::timeout(wait_timeout, permits.acquire())
+        .await
+        .map_err(|_| RepositoryError::new(HashingSaturated(wait_timeout)))?
+        .map_err(RepositoryError::new)?;
     tokio::task::spawn_blocking(work)
         .await
         .map_err(RepositoryError::new)?
@@ -47,7 +70,10 @@ async fn run_blocking<T: Send + 'static>(
 impl PasswordHasher for BcryptHasher {
     async fn hash(&self, password: Password) -> Result<String, RepositoryError> {
         let cost = self.cost;
-        run_blocking(&self.permits, move || bcrypt::hash(password.expose(), cost)).await
+        run_blocking(&self.permits, self.wait_timeout, move || {
+            bcrypt::hash(password.expose(), cost)
+        })
+        .await
     }
 
     async fn verify(
@@ -64,7 +90,7 @@ impl PasswordHasher for BcryptHasher {
             Some(_) | None => self.dummy_hash.clone(),
         };
         let candidate = if comparable { password } else { String::new() };
-        let matches = run_blocking(&self.permits, move || {
+        let matches = run_blocking(&self.permits, self.wait_timeout, move || {
             // A malformed stored hash is a mismatch, not an outage.
             Ok(bcrypt::verify(candidate, &hash).unwrap_or(false))
         })
@@ -79,7 +105,9 @@ mod tests {
 
     #[tokio::test]
     async fn verifies_and_refuses() {
-        let hasher = BcryptHasher::new(4, 2).await.expect("hasher");
+        let hasher = BcryptHasher::new(4, 2, Duration::from_secs(60))
+            .await
+            .expect("hasher");
         let password = Password::parse(&"p".repeat(72)).expect("valid");
         let hash = hasher.hash(password).await.expect("hash");
         assert!(hasher
@@ -100,5 +128,24 @@ mod tests {
             .verify("x".into(), Some("not a hash".into()))
             .await
             .expect("verify"));
+    }
+
+    #[tokio::test]
+    async fn a_hash_that_gets_no_turn_in_time_fails_instead_of_waiting() {
+        let no_turns = Semaphore::new(0);
+
+        // The outer timeout turns a hang (no limit on the wait) into a failure.
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(30),
+            run_blocking(&no_turns, Duration::from_millis(10), || Ok(())),
+        )
+        .await
+        .expect("the wait for a turn is bounded");
+
+        let error = outcome.expect_err("no permit, so no hash");
+        assert!(
+            crate::startup::error_chain(&error).contains("saturated"),
+            "{error:?}"
+        );
     }
 }
