@@ -106,10 +106,13 @@ async fn create_superuser(settings: Settings, email: &str, username: &str) -> Re
     let pool = connect_and_migrate(&settings.database)
         .await
         .map_err(|e| e.to_string())?;
-    // Alone on this process: no turn to wait for.
-    let hasher = BcryptHasher::new(settings.auth.bcrypt_cost, 1, Duration::from_secs(60))
-        .await
-        .map_err(|e| e.to_string())?;
+    let hasher = BcryptHasher::new(
+        settings.auth.bcrypt_cost,
+        1,
+        Duration::from_millis(settings.auth.hash_wait_timeout_ms),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let (users, _) = services(&pool, Arc::new(hasher));
     let user = users
         .create_superuser(email, username, password)

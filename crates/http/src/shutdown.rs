@@ -46,11 +46,12 @@ pub async fn close_connections_while_draining(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let draining = req
-        .app_data::<web::Data<AppState>>()
-        .map(|state| state.draining.clone());
     let mut response = next.call(req).await?;
-    if draining.is_some_and(|d| d.is_draining()) {
+    let draining = response
+        .request()
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|state| state.draining.is_draining());
+    if draining {
         response
             .response_mut()
             .head_mut()

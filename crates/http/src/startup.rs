@@ -165,43 +165,44 @@ impl Application {
                     "draining: readiness answers 503 and connections close after each \
                      response; SIGINT ends the drain"
                 );
-                let drained = tokio::time::sleep(self.drain);
-                tokio::pin!(drained);
-                loop {
-                    tokio::select! {
-                        () = &mut drained => break,
-                        request = next_stop_request(&mut stop_requests) => match request {
-                            StopRequest::Drain => tracing::info!("already draining"),
-                            StopRequest::Now => {
-                                tracing::info!("drain cut short");
-                                break;
-                            }
-                        },
-                    }
+                let drain = tokio::time::sleep(self.drain);
+                if interrupted(drain, &mut stop_requests, "already draining").await {
+                    tracing::info!("drain cut short");
                 }
             }
             tracing::info!(
                 "stopping: no new connections; requests in flight may finish; SIGINT \
                  stops at once"
             );
-            let stopped = handle.stop(true);
-            tokio::pin!(stopped);
-            loop {
-                tokio::select! {
-                    () = &mut stopped => return std::future::pending().await,
-                    request = next_stop_request(&mut stop_requests) => match request {
-                        StopRequest::Drain => tracing::info!("already stopping"),
-                        StopRequest::Now => {
-                            tracing::warn!("stopping at once: requests in flight are dropped");
-                            return Ok(());
-                        }
-                    },
-                }
+            if interrupted(handle.stop(true), &mut stop_requests, "already stopping").await {
+                tracing::warn!("stopping at once: requests in flight are dropped");
+                return Ok(());
             }
+            // Stopped: the server future ends now.
+            std::future::pending().await
         };
         tokio::select! {
             served = self.server => served,
             forced = stopping => forced,
+        }
+    }
+}
+
+/// Waits for `phase`; true if a [`StopRequest::Now`] came first. Repeated
+/// [`StopRequest::Drain`]s are logged as `repeated` and change nothing.
+async fn interrupted(
+    phase: impl std::future::Future<Output = ()>,
+    stop_requests: &mut mpsc::UnboundedReceiver<StopRequest>,
+    repeated: &'static str,
+) -> bool {
+    tokio::pin!(phase);
+    loop {
+        tokio::select! {
+            () = &mut phase => return false,
+            request = next_stop_request(stop_requests) => match request {
+                StopRequest::Drain => tracing::info!("{repeated}"),
+                StopRequest::Now => return true,
+            },
         }
     }
 }

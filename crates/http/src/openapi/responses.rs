@@ -136,7 +136,7 @@ problem_response!(
     ServiceUnavailable,
     503,
     "Service Unavailable",
-    "The database is unavailable; retry shortly.",
+    "The database is unavailable, password hashing is saturated, or the service is stopping; retry shortly.",
     "The service is temporarily unavailable; try again shortly.",
     "service_unavailable"
 );

@@ -2,7 +2,7 @@
 //! (`/docs`). The page's files are compiled in, so it works offline, and its
 //! `Content-Security-Policy` lets it load nothing but this service's own files.
 
-use actix_web::http::header::{self, ContentType};
+use actix_web::http::header;
 use actix_web::HttpResponse;
 
 use crate::openapi;
@@ -24,9 +24,7 @@ const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self';
         content_type = "application/json")),
 )]
 pub async fn openapi_json() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(ContentType::json())
-        .body(openapi::pretty_json())
+    asset("application/json", openapi::pretty_json())
 }
 
 /// The API reference page
