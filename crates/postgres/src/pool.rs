@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use deadpool_postgres::{Connect, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{
+    ConfigConnectImpl, Connect, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime,
+};
 use domain::RepositoryError;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
@@ -101,13 +103,15 @@ impl Connect for ConnectOnOwnRuntime {
         '_,
         Result<(tokio_postgres::Client, JoinHandle<()>), tokio_postgres::Error>,
     > {
+        let Some(runtime) = self.runtime.clone() else {
+            return DIRECT.connect(pg_config);
+        };
         let pg_config = pg_config.clone();
-        let runtime = self.runtime.clone();
         Box::pin(async move {
-            let Some(runtime) = runtime else {
-                return open(pg_config, Handle::current()).await;
-            };
-            match runtime.spawn(open(pg_config, runtime.clone())).await {
+            // deadpool's own connect, in a task of the pool's runtime: the socket and
+            // the task that drives it then belong to that runtime.
+            let opening = runtime.spawn(async move { DIRECT.connect(&pg_config).await });
+            match opening.await {
                 Ok(opened) => opened,
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
                 // The pool's runtime is shutting down, so the process is ending: wait
@@ -118,19 +122,8 @@ impl Connect for ConnectOnOwnRuntime {
     }
 }
 
-/// Connects and spawns the task that drives the connection's socket on `runtime`.
-async fn open(
-    pg_config: tokio_postgres::Config,
-    runtime: Handle,
-) -> Result<(tokio_postgres::Client, JoinHandle<()>), tokio_postgres::Error> {
-    let (client, connection) = pg_config.connect(NoTls).await?;
-    let driver = runtime.spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::warn!(error = %e, "database connection closed with an error");
-        }
-    });
-    Ok((client, driver))
-}
+/// deadpool's default way to connect, on the runtime it runs on.
+const DIRECT: ConfigConnectImpl<NoTls> = ConfigConnectImpl { tls: NoTls };
 
 /// The connection's startup options: any the URL sets, then
 ///

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use postgres_adapter::testing::TestDatabase;
-use postgres_adapter::{create_pool, ping, run_migrations, PoolSettings};
+use postgres_adapter::{create_pool, ping, run_migrations, Pool, PoolSettings};
 
 /// The migration files in the repository.
 fn migration_files() -> i64 {
@@ -22,6 +22,19 @@ fn migration_files() -> i64 {
     i64::try_from(count).expect("few migrations")
 }
 
+/// A pool of its own on `url`, generous but for the statement timeout.
+fn pool(url: &str, max_size: usize, statement_timeout: Duration) -> Pool {
+    create_pool(&PoolSettings {
+        url: url.to_owned(),
+        max_size,
+        wait_timeout: Duration::from_secs(30),
+        create_timeout: Duration::from_secs(30),
+        recycle_timeout: Duration::from_secs(30),
+        statement_timeout,
+    })
+    .expect("pool")
+}
+
 async fn count(db: &TestDatabase, sql: &str) -> i64 {
     let client = db.pool().get().await.expect("connection");
     client.query_one(sql, &[]).await.expect(sql).get(0)
@@ -36,15 +49,7 @@ async fn concurrent_migrations_apply_each_migration_once() {
 
     // Separate pools, as separate replicas would have.
     let runs = (0..4).map(|_| {
-        let pool = create_pool(&PoolSettings {
-            url: db.url().to_owned(),
-            max_size: 1,
-            wait_timeout: Duration::from_secs(30),
-            create_timeout: Duration::from_secs(30),
-            recycle_timeout: Duration::from_secs(30),
-            statement_timeout: Duration::from_secs(30),
-        })
-        .expect("pool");
+        let pool = pool(db.url(), 1, Duration::from_secs(30));
         tokio::spawn(async move { run_migrations(&pool).await })
     });
     for run in futures_util::future::join_all(runs).await {
@@ -109,15 +114,7 @@ async fn test_databases_are_migrated_separate_and_dropped() {
 #[tokio::test]
 async fn pool_connections_carry_their_session_settings() {
     let db = TestDatabase::create().await;
-    let pool = create_pool(&PoolSettings {
-        url: db.url().to_owned(),
-        max_size: 2,
-        wait_timeout: Duration::from_secs(30),
-        create_timeout: Duration::from_secs(30),
-        recycle_timeout: Duration::from_secs(30),
-        statement_timeout: Duration::from_millis(250),
-    })
-    .expect("pool");
+    let pool = pool(db.url(), 2, Duration::from_millis(250));
     ping(&pool).await.expect("ping");
     let client = pool.get().await.expect("connection");
     let timeout: String = client
@@ -144,15 +141,8 @@ async fn pool_connections_carry_their_session_settings() {
 #[tokio::test]
 async fn pooled_connections_outlive_the_runtime_that_first_asked_for_them() {
     let db = TestDatabase::create().await;
-    let pool = create_pool(&PoolSettings {
-        url: db.url().to_owned(),
-        max_size: 1,
-        wait_timeout: Duration::from_secs(10),
-        create_timeout: Duration::from_secs(10),
-        recycle_timeout: Duration::from_secs(10),
-        statement_timeout: Duration::from_secs(10),
-    })
-    .expect("pool");
+    // Built on this test's runtime, as the service's pool is on the main one.
+    let pool = db.pool();
 
     let worker_pool = pool.clone();
     // On the blocking pool, so that this test's own runtime (the pool's) keeps running.
