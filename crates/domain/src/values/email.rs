@@ -110,13 +110,38 @@ mod tests {
     }
 
     proptest! {
+        // Address-shaped input, so that many cases parse (random text almost never holds
+        // an `@`), half of each part spoilt by a blank, a second `@` or a bracket, and
+        // lengths past 254 common.
         #[test]
-        fn parsed_addresses_hold_exactly_one_at_and_no_white_space(raw in "\\PC{0,80}") {
+        fn parsed_addresses_hold_exactly_one_at_and_no_white_space(
+            raw in (
+                "[a-z0-9.-]{0,70}",
+                proptest::option::of("[ @<>\t]"),
+                "[a-z0-9.-]{0,200}",
+                proptest::option::of("[ @<>]"),
+            ).prop_map(|(local, spoil_local, domain, spoil_domain)| {
+                let spoil = |c: Option<String>| c.unwrap_or_default();
+                format!("{local}{}@{domain}{}", spoil(spoil_local), spoil(spoil_domain))
+            })
+        ) {
             if let Ok(email) = Email::parse(&raw) {
                 prop_assert_eq!(email.as_str().matches('@').count(), 1);
                 prop_assert!(!email.as_str().chars().any(char::is_whitespace));
                 prop_assert!(email.as_str().chars().count() <= Email::MAX_LEN);
             }
+        }
+
+        #[test]
+        fn plain_addresses_parse_to_themselves(
+            local in "[a-z0-9_+-]([a-z0-9_+.-]{0,30}[a-z0-9_+-])?",
+            domain in "[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?(\\.[a-z]{2,10}){1,3}",
+        ) {
+            prop_assume!(!local.contains(".."));
+            let raw = format!("{local}@{domain}");
+            let email = Email::parse(&raw);
+            prop_assert!(email.is_ok(), "{raw:?} refused: {email:?}");
+            prop_assert_eq!(email.map(|e| e.as_str().to_owned()).ok(), Some(raw));
         }
     }
 }

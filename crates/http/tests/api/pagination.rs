@@ -316,13 +316,7 @@ async fn malformed_and_tampered_cursors_are_400() {
     let app = spawn_app().await;
     let customer = app.customer().await;
     app.open_tickets(&customer, 3).await;
-    let response = app.get_as(&customer, "/tickets?limit=1").await;
-    let link = next_link(response.headers()).expect("a Link rel=next");
-    let cursor = link
-        .split(['?', '&'])
-        .find_map(|p| p.strip_prefix("cursor="))
-        .expect("a cursor in the link")
-        .to_owned();
+    let cursor = next_cursor(&app.get_as(&customer, "/tickets?limit=1").await);
     assert_eq!(
         app.get_as(&customer, &format!("/tickets?limit=1&cursor={cursor}"))
             .await
@@ -443,5 +437,122 @@ async fn empty_lists_are_empty_arrays() {
             serde_json::json!([]),
             "{path}"
         );
+    }
+}
+
+/// The `cursor` of a response's `Link: rel="next"`.
+fn next_cursor(response: &reqwest::Response) -> String {
+    let link = next_link(response.headers()).expect("a Link rel=next");
+    link.split(['?', '&'])
+        .find_map(|p| p.strip_prefix("cursor="))
+        .expect("a cursor in the link")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn lists_follow_creation_time_then_id_not_id_alone() {
+    // `now()` is when a transaction began, so a row with a higher id can carry an
+    // earlier time; the contract orders by (created_at, id).
+    let app = spawn_app().await;
+    let customer = app.customer().await;
+    let staff = app.staff().await;
+    let opened = app.open_tickets(&customer, 3).await;
+    let (first, second, newest) = (opened[0], opened[1], opened[2]);
+    app.execute(
+        "UPDATE tickets SET created_at = created_at - interval '1 hour' WHERE id = $1",
+        newest,
+    )
+    .await;
+    let oldest_first = vec![newest, first, second];
+    let newest_first: Vec<i64> = oldest_first.iter().rev().copied().collect();
+
+    assert_eq!(
+        ids(&app.get_json(&customer, "/tickets").await),
+        oldest_first
+    );
+    assert_eq!(
+        ids(&app.get_json(&customer, "/tickets?order=desc").await),
+        newest_first
+    );
+    let (paged, _) = app
+        .collect_pages(&customer, "/tickets?limit=1", whole)
+        .await;
+    assert_eq!(unique_ids(&paged), oldest_first);
+    let (paged, _) = app
+        .collect_pages(&staff, "/tickets?limit=1&order=desc", whole)
+        .await;
+    assert_eq!(unique_ids(&paged), newest_first);
+    let (embedded, _) = app
+        .collect_pages(&customer, "/users/me?limit=1", |user| {
+            user["tickets"].clone()
+        })
+        .await;
+    assert_eq!(unique_ids(&embedded), oldest_first);
+
+    // Messages: the third moves between the first (the request) and the second.
+    let path = format!("/tickets/{first}/messages");
+    let request = id_of(&app.get_json(&customer, &path).await[0]);
+    let reply = id_of(&app.post_message_ok(&staff, first, "second").await);
+    let late = id_of(&app.post_message_ok(&customer, first, "third").await);
+    app.execute(
+        "UPDATE messages SET created_at = created_at - interval '2 hours' WHERE id = $1",
+        request,
+    )
+    .await;
+    app.execute(
+        "UPDATE messages SET created_at = created_at - interval '1 hour' WHERE id = $1",
+        late,
+    )
+    .await;
+    let (messages, _) = app
+        .collect_pages(&customer, &format!("{path}?limit=1"), whole)
+        .await;
+    assert_eq!(unique_ids(&messages), vec![request, late, reply]);
+}
+
+#[tokio::test]
+async fn every_list_refuses_garbage_and_the_cursors_of_other_lists() {
+    let app = spawn_app().await;
+    let customer = app.customer().await;
+    let staff = app.staff().await;
+    let opened = app.open_tickets(&customer, 2).await;
+    for ticket in &opened {
+        app.post_message_ok(&staff, *ticket, "a reply").await;
+    }
+    let tickets_cursor = next_cursor(&app.get_as(&customer, "/tickets?limit=1").await);
+    let messages_cursor = next_cursor(
+        &app.get_as(
+            &customer,
+            &format!("/tickets/{}/messages?limit=1", opened[0]),
+        )
+        .await,
+    );
+    let own_cursor = next_cursor(&app.get_as(&customer, "/users/me?limit=1").await);
+    let refused = [
+        (
+            &customer,
+            format!("/tickets/{}/messages?cursor=!!!", opened[0]),
+        ),
+        (&staff, "/users?cursor=!!!".to_owned()),
+        (&customer, "/users/me?cursor=!!!".to_owned()),
+        (&customer, format!("/users/{}?cursor=!!!", customer.id)),
+        // Another ticket's messages.
+        (
+            &customer,
+            format!("/tickets/{}/messages?cursor={messages_cursor}", opened[1]),
+        ),
+        // Another list altogether.
+        (&customer, format!("/users/me?cursor={tickets_cursor}")),
+        (&customer, format!("/tickets?cursor={own_cursor}")),
+        (&staff, format!("/users?cursor={tickets_cursor}")),
+        (
+            &customer,
+            format!("/tickets?order=desc&cursor={tickets_cursor}"),
+        ),
+    ];
+
+    for (actor, path) in refused {
+        let response = app.get_as(actor, &path).await;
+        assert_problem(response, 400, "cursor_invalid").await;
     }
 }

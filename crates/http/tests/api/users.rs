@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{
     assert_json, assert_names_field, assert_problem, assert_problem_any, assert_ticket_object,
-    assert_user_object, header, id_of, ids, send, spawn_app, PASSWORD,
+    assert_user_object, header, id_of, ids, send, spawn_app, spawn_app_with, PASSWORD, STAFF_KEY,
 };
 
 // ---- registration -------------------------------------------------------------------
@@ -180,6 +180,31 @@ async fn register_accepts_the_limits_of_each_field() {
         assert_eq!(user["username"], username.as_str());
         app.login(email, &password).await;
     }
+}
+
+#[tokio::test]
+async fn without_a_configured_key_staff_registration_by_key_is_off() {
+    let app = spawn_app_with(|settings| settings.auth.staff_api_key = None).await;
+    let body = json!({
+        "email": "boss@example.com", "password": PASSWORD, "username": "boss", "isStaff": true,
+    });
+    let root = app.customer().await;
+    app.execute(
+        "UPDATE users SET is_staff = true, is_superuser = true WHERE id = $1",
+        root.id,
+    )
+    .await;
+    let before = app.snapshot().await;
+
+    for key in [STAFF_KEY, "", "Bearer"] {
+        let response = app.register_with(&body, Some(key)).await;
+        assert_problem(response, 401, "staff_key_required").await;
+    }
+    assert_eq!(app.snapshot().await, before, "nothing was created");
+
+    let by_superuser = app.register_with(&body, Some(&root.token)).await;
+    let created = assert_json(by_superuser, 201).await;
+    assert_eq!(created["is_staff"], true);
 }
 
 #[tokio::test]
