@@ -30,7 +30,14 @@ SELECT format('CREATE DATABASE %I', :'name')
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'name') \gexec
 SQL
 ); then
-  die "could not create database \"$name\": $out"
+  hint=""
+  if [[ $out == *password* || $out == *authentication* ]]; then
+    # A server that was already running (e.g. Debian's, with its default scram-sha-256
+    # for TCP) wants a password: scripts/ensure-postgres.sh only sets up trust on a
+    # cluster it starts itself.
+    hint=" (put the user's password in DATABASE_URL in .env, e.g. postgres://postgres:secret@127.0.0.1:5432/tickets)"
+  fi
+  die "could not create database \"$name\": $out$hint"
 fi
 if [[ $out == *'CREATE DATABASE'* ]]; then
   echo "create-database: created database \"$name\"" >&2

@@ -26,7 +26,7 @@ as_root() {
   elif command -v sudo >/dev/null; then
     sudo "$@"
   else
-    die "'$*' needs root, and sudo is not installed; run this script as root"
+    die "'$*' needs root, and sudo is not installed; run \`su -c scripts/ensure-postgres.sh\` once, then your command again"
   fi
 }
 

@@ -15,7 +15,12 @@ from client import STAFF_KEY, Client
 from cluster import HOST, free_port
 
 REPO = Path(__file__).resolve().parents[2]
-BINARY = Path(os.environ.get("FAULTS_TICKETS_BIN", REPO / "target" / "release" / "tickets"))
+# Where cargo puts it: CARGO_TARGET_DIR (relative to the repository, where `just` runs
+# cargo) or target/.
+BINARY = Path(
+    os.environ.get("FAULTS_TICKETS_BIN")
+    or REPO / os.environ.get("CARGO_TARGET_DIR", "target") / "release" / "tickets"
+)
 # Fixed, so that a token from one replica is valid on another; test-only values.
 JWT_SECRET = "tickets-faults-jwt-secret-not-for-production-0123456789"
 
