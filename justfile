@@ -71,6 +71,12 @@ docker-lint:
     print(f"{sys.argv[1]}: valid YAML, services {', '.join(services)}")
     PY
 
+# Starts dockerd if none answers (root), builds stand-ins for base images no registry
+# serves, and cleans up after itself; options: --rebuild-base, --keep. docs/deploy.md.
+# Build and run the image, then docker/compose.yaml with 3 replicas behind nginx.
+container-test *ARGS:
+    scripts/container/container-test.sh {{ARGS}}
+
 # rustfmt and clippy come with rustup's default profile, not with the minimal one.
 _components:
     @cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
