@@ -17,7 +17,7 @@
 # Stand-ins carry the label org.tickets.stand-in. Building them needs root and debootstrap.
 #
 # Settings: CT_DEBIAN_MIRROR (default: the one in /etc/apt/sources*, else deb.debian.org),
-# CT_PULL_TIMEOUT (seconds for one pull attempt, default 60).
+# CT_PULL_TIMEOUT (seconds for one pull, default 300).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/container/lib.sh
@@ -237,14 +237,25 @@ build_nginx() {
   import_rootfs "$dir" nginx:stable SIGQUIT 'EXPOSE 80' 'CMD ["nginx", "-g", "daemon off;"]'
 }
 
+# A registry that refuses answers at once; one that does not answer at all costs one
+# timeout, after which the other images do not try it.
+registry_silent=false
 for image in "${IMAGES[@]}"; do
   if ! $rebuild && image_exists "$image"; then
     say "  $image: present ($(image_origin "$image"))"
     continue
   fi
-  if timeout "${CT_PULL_TIMEOUT:-60}" "${DOCKER[@]}" pull -q "$image" >/dev/null 2>&1; then
-    say "  $image: pulled (official)"
-    continue
+  if ! $registry_silent; then
+    status=0
+    timeout "${CT_PULL_TIMEOUT:-300}" "${DOCKER[@]}" pull -q "$image" >/dev/null 2>&1 || status=$?
+    if ((status == 0)); then
+      say "  $image: pulled (official)"
+      continue
+    fi
+    if ((status == 124)); then
+      registry_silent=true
+      say "  $image: the pull did not finish in ${CT_PULL_TIMEOUT:-300} s; not trying the registry again"
+    fi
   fi
   [[ -n $work ]] || work=$(mktemp -d "${TMPDIR:-/var/tmp}/tickets-base-images.XXXXXX")
   started=$SECONDS
