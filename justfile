@@ -73,7 +73,7 @@ docker-lint:
 
 # Starts dockerd if none answers (root), builds stand-ins for base images no registry
 # serves, and cleans up after itself; options: --rebuild-base, --keep. docs/deploy.md.
-# Build and run the image, then docker/compose.yaml with 3 replicas behind nginx.
+# Build and run the image, then docker/compose.yaml with 3 replicas behind HAProxy.
 container-test *ARGS:
     scripts/container/container-test.sh {{ARGS}}
 

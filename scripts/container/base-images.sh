@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the images that docker/Dockerfile and docker/compose.yaml start FROM exist
-# locally: debian:bookworm-slim, rust:1-bookworm, postgres:15 and nginx:stable.
+# locally: debian:bookworm-slim, rust:1-bookworm, postgres:15 and haproxy:2.6.
 #
 #   scripts/container/base-images.sh [--rebuild-base]
 #
@@ -13,7 +13,7 @@
 #                         toolchain, with RUSTUP_HOME, CARGO_HOME and PATH as upstream sets
 #                         them, trusting this machine's CA bundle
 #   postgres:15           that + Debian's postgresql-15 + standins/postgres-entrypoint.sh
-#   nginx:stable          that + Debian's nginx (1.22), `nginx -g 'daemon off;'`
+#   haproxy:2.6           that + Debian's haproxy (2.6), run as the official image runs it
 # Stand-ins carry the label org.tickets.stand-in. Building them needs root and debootstrap.
 #
 # Settings: CT_DEBIAN_MIRROR (default: the one in /etc/apt/sources*, else deb.debian.org),
@@ -23,7 +23,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/container/lib.sh
 source "$here/lib.sh"
 
-readonly IMAGES=(debian:bookworm-slim rust:1-bookworm postgres:15 nginx:stable)
+readonly IMAGES=(debian:bookworm-slim rust:1-bookworm postgres:15 haproxy:2.6)
 readonly STANDIN_LABEL=org.tickets.stand-in
 
 rebuild=false
@@ -226,15 +226,15 @@ build_postgres() {
     'ENTRYPOINT ["docker-entrypoint.sh"]' 'CMD ["postgres"]'
 }
 
-build_nginx() {
-  derived_rootfs nginx
-  local dir=$work/nginx
-  in_chroot "$dir" 'apt-get update && apt-get install -y --no-install-recommends nginx \
-    && rm -f /etc/nginx/sites-enabled/default \
-    && ln -sf /dev/stdout /var/log/nginx/access.log && ln -sf /dev/stderr /var/log/nginx/error.log \
-    && apt-get clean'
-  # SIGQUIT is nginx's graceful stop, as in the official image.
-  import_rootfs "$dir" nginx:stable SIGQUIT 'EXPOSE 80' 'CMD ["nginx", "-g", "daemon off;"]'
+build_haproxy() {
+  derived_rootfs haproxy
+  local dir=$work/haproxy
+  in_chroot "$dir" 'apt-get update && apt-get install -y --no-install-recommends haproxy \
+    && mkdir -p /usr/local/etc/haproxy && apt-get clean'
+  # As the official image: the configuration in /usr/local/etc/haproxy, the haproxy user,
+  # master-worker in the foreground (its entrypoint adds -W -db), SIGUSR1 (soft stop).
+  import_rootfs "$dir" haproxy:2.6 SIGUSR1 'USER haproxy' 'WORKDIR /var/lib/haproxy' \
+    'CMD ["haproxy", "-W", "-db", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]'
 }
 
 # A registry that refuses answers at once; one that does not answer at all costs one
@@ -263,7 +263,7 @@ for image in "${IMAGES[@]}"; do
   debian:*) build_debian ;;
   rust:*) build_rust ;;
   postgres:*) build_postgres ;;
-  nginx:*) build_nginx ;;
+  haproxy:*) build_haproxy ;;
   esac
   say "  $image: no registry served it; built a stand-in in $((SECONDS - started)) s"
 done

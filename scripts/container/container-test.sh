@@ -4,7 +4,7 @@
 #
 #   1. engine       a Docker engine answers (dockerd is started when none does and we
 #                   are root), a client that builds with BuildKit, and Compose;
-#   2. base images  debian:bookworm-slim, rust:1-bookworm, postgres:15, nginx:stable:
+#   2. base images  debian:bookworm-slim, rust:1-bookworm, postgres:15, haproxy:2.6:
 #                   pulled, or local stand-ins under the same names (base-images.sh);
 #   3. build        docker/Dockerfile as it is: cargo build --release --locked inside,
 #                   crates fetched from the registry; the image's size;
@@ -13,7 +13,7 @@
 #                   without capabilities, answers /health/ready, Docker reports it
 #                   healthy, serves the README's curl flow, and `docker stop` drains
 #                   (readiness 503, Connection: close) and exits 0 within the grace period;
-#   5. compose      docker/compose.yaml with 3 replicas behind nginx: the README flow
+#   5. compose      docker/compose.yaml with 3 replicas behind HAProxy: the README flow
 #                   through the proxy, requests spread over the replicas, one replica
 #                   stopped under a steady load with no failed request, then
 #                   `down -v` leaves nothing behind.
@@ -186,7 +186,7 @@ if ((failed > 0)); then
 else
   phase "base images"
   if "$here/base-images.sh" "${rebuild_base[@]}"; then
-    pass "base images: debian:bookworm-slim, rust:1-bookworm, postgres:15, nginx:stable"
+    pass "base images: debian:bookworm-slim, rust:1-bookworm, postgres:15, haproxy:2.6"
   else
     fail "base images: see the error above"
   fi
@@ -322,7 +322,7 @@ else
   skip_phase "image checks" "no image"
 fi
 
-# --- 5. compose: 3 replicas behind nginx ------------------------------------------------------
+# --- 5. compose: 3 replicas behind HAProxy ----------------------------------------------------
 
 check_compose() {
   local port api t replicas victim victim_name counts load
@@ -346,7 +346,7 @@ check_compose() {
     return
   fi
 
-  readme_flow "compose: README flow through nginx" "$api" "$STAFF_KEY"
+  readme_flow "compose: README flow through the proxy" "$api" "$STAFF_KEY"
   [[ -n $FLOW_TOKEN && -n $FLOW_TICKET ]] || return
 
   load=(python3 "$here/load.py" --url "$api" --token "$FLOW_TOKEN" --ticket "$FLOW_TICKET")
@@ -386,10 +386,10 @@ check_compose() {
     counts+=("$(docker_ inspect -f '{{.Name}}' "$c" | tr -d /)=$(served "$c" ct-stop)")
   done
   local retried summary
-  retried=$(compose_ logs --no-color proxy 2>/dev/null | grep 'rid=ct-stop-' | grep -c 'upstream=[^ ]*, ')
+  retried=$(compose_ logs --no-color proxy 2>/dev/null | grep 'rid=ct-stop-' | grep -c 'retries=+\?[1-9]')
   summary=$(jq -r '"\(.requests) requests in \(.seconds) s (\(.per_second)/s), \(.failed) failed, statuses \(.statuses | tostring), slowest \(.slowest.seconds) s"' "$log_dir/load-stop.json")
   if [[ $(jq .failed "$log_dir/load-stop.json") == 0 ]]; then
-    pass "compose: no failed request while a replica stopped: $summary; served ${counts[*]}; $retried retried on another replica by nginx"
+    pass "compose: no failed request while a replica stopped: $summary; served ${counts[*]}; $retried retried by the proxy"
   else
     fail "compose: failed requests while a replica stopped: $summary; first failures: $(jq -c '.failures[:3]' "$log_dir/load-stop.json")"
   fi
@@ -416,10 +416,10 @@ check_compose() {
 }
 
 if $built && [[ ${#COMPOSE[@]} -gt 0 ]]; then
-  phase "compose (3 replicas + nginx)"
+  phase "compose (3 replicas + haproxy)"
   check_compose
 else
-  skip_phase "compose (3 replicas + nginx)" "no image or no compose"
+  skip_phase "compose (3 replicas + haproxy)" "no image or no compose"
 fi
 
 # --- cleanup and summary ----------------------------------------------------------------------
@@ -437,7 +437,7 @@ for s in "${phase_secs[@]}"; do total=$((total + s)); done
   [[ -n ${engine:-} ]] && say "engine: $engine; compose: ${COMPOSE[*]:-none}"
   if [[ ${#DOCKER[@]} -gt 0 ]]; then
     origins=""
-    for image in debian:bookworm-slim rust:1-bookworm postgres:15 nginx:stable; do
+    for image in debian:bookworm-slim rust:1-bookworm postgres:15 haproxy:2.6; do
       label=$(docker_ image inspect -f '{{index .Config.Labels "org.tickets.stand-in"}}' "$image" 2>/dev/null || echo missing)
       case $label in missing) o=missing ;; "" | "<no value>") o=official ;; *) o=stand-in ;; esac
       origins+="$image ($o), "
