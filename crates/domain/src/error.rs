@@ -23,24 +23,51 @@ impl ValidationError {
     }
 }
 
-/// A failure of the infrastructure behind a port (database down, pool exhausted,
-/// hashing pool gone). The cause is kept for logs and never shown to clients.
+/// Whether a [`RepositoryError`] is worth retrying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepositoryErrorKind {
+    /// The infrastructure cannot serve now (pool timeout, connection lost, database
+    /// shutting down or out of connections, hashing saturated): the request may be
+    /// retried, and the HTTP layer answers 503.
+    Unavailable,
+    /// Anything else: a row that does not decode, a broken invariant, a statement the
+    /// database refuses. A bug to fix, not an outage; the HTTP layer answers 500.
+    Unexpected,
+}
+
+/// A failure of the infrastructure behind a port. The cause is kept for logs and never
+/// shown to clients; the kind says whether it is an outage or a bug.
 #[derive(Debug, thiserror::Error)]
 #[error("repository failure: {source}")]
 pub struct RepositoryError {
+    kind: RepositoryErrorKind,
     #[source]
     source: Box<dyn StdError + Send + Sync>,
 }
 
 impl RepositoryError {
-    pub fn new(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+    /// The infrastructure is unavailable now; retrying later may succeed.
+    pub fn unavailable(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
         Self {
+            kind: RepositoryErrorKind::Unavailable,
             source: source.into(),
         }
     }
 
-    /// Builds an error from a plain description, for failures without an error value.
+    /// Something that should not happen: a bug or a broken invariant.
+    pub fn unexpected(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self {
+            kind: RepositoryErrorKind::Unexpected,
+            source: source.into(),
+        }
+    }
+
+    /// An unexpected failure described in words, for failures without an error value.
     pub fn msg(message: impl fmt::Display) -> Self {
-        Self::new(message.to_string())
+        Self::unexpected(message.to_string())
+    }
+
+    pub fn kind(&self) -> RepositoryErrorKind {
+        self.kind
     }
 }

@@ -47,6 +47,11 @@ id_type!(
     /// Identifies a message.
     MessageId
 );
+id_type!(
+    /// Identifies an event of the ticket event log. Ids grow in commit order per ticket
+    /// and are unique across the service.
+    EventId
+);
 
 #[cfg(test)]
 mod tests {

@@ -4,20 +4,25 @@
 //! [`tickets`].
 
 pub mod error;
+pub mod event;
+pub mod idempotency;
 pub mod ids;
 pub mod message;
 pub mod page;
 pub mod ports;
+pub mod priority;
 pub mod status;
 pub mod ticket;
 pub mod tickets;
 pub mod user;
 pub mod users;
 pub mod values;
+pub mod workflow;
 
-pub use error::{RepositoryError, ValidationError};
-pub use ids::{MessageId, TicketId, UserId};
+pub use error::{RepositoryError, RepositoryErrorKind, ValidationError};
+pub use ids::{EventId, MessageId, TicketId, UserId};
 pub use message::{Message, MessageType};
+pub use priority::Priority;
 pub use status::TicketStatus;
 pub use ticket::Ticket;
 pub use user::{Caller, Role, User};

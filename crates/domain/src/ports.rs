@@ -2,28 +2,39 @@
 //! atomic thing, and the adapter owns any transaction it needs.
 
 use async_trait::async_trait;
+use time::OffsetDateTime;
 
+use crate::event::TicketEvent;
+use crate::idempotency::{Idempotency, KeyConflict, Written};
 use crate::page::{CreatedKey, Page, PageRequest, UsersKey};
-use crate::ticket::TicketFilter;
+use crate::ticket::{TicketFilter, TicketVersion, UserRef, VersionPrecondition};
 use crate::values::{Email, MessageText, Password, Topic, Username};
+use crate::workflow::TicketChanges;
 use crate::{
-    Caller, Message, MessageType, RepositoryError, Role, Ticket, TicketId, TicketStatus, User,
-    UserId,
+    Caller, EventId, Message, MessageType, Priority, RepositoryError, Role, Ticket, TicketId,
+    TicketStatus, User, UserId,
 };
 
-/// Whose tickets a query may return: the viewer's own, or every ticket for staff.
-/// Adapters must apply it inside the query itself.
+/// What a query may return to whom: the viewer's own tickets, or every ticket for
+/// staff; internal notes (and their events) for staff only. Adapters must apply it
+/// inside the query itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Viewer {
     pub user_id: UserId,
     pub sees_all: bool,
+    pub sees_internal: bool,
 }
 
 impl From<Caller> for Viewer {
     fn from(caller: Caller) -> Self {
+        let staff = match caller.role {
+            Role::Customer => false,
+            Role::Staff | Role::Superuser => true,
+        };
         Viewer {
             user_id: caller.id,
-            sees_all: caller.is_staff(),
+            sees_all: staff,
+            sees_internal: staff,
         }
     }
 }
@@ -61,11 +72,51 @@ impl UserChanges {
     }
 }
 
-/// A ticket together with what the status rule needs to know of it.
+/// A ticket together with what the rules need to know of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusSnapshot {
+pub struct TicketSnapshot {
     pub ticket: Ticket,
+    /// Staff have responded (a note is no response).
     pub has_response: bool,
+}
+
+/// What a compare-and-set requires of a ticket when it writes: the fields that the
+/// rules decided on and, when the client made the write conditional (`If-Match`), the
+/// version too. Without a precondition the version is left out, so that a message
+/// posted meanwhile (which moves the version) does not make a status change retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpectedTicket {
+    pub status: TicketStatus,
+    pub priority: Priority,
+    pub assignee: Option<UserId>,
+    pub version: Option<TicketVersion>,
+}
+
+impl ExpectedTicket {
+    /// The ticket's fields as they are in `ticket`, and its version if `with_version`.
+    pub fn of(ticket: &Ticket, with_version: bool) -> Self {
+        Self {
+            status: ticket.status,
+            priority: ticket.priority,
+            assignee: ticket.assignee.as_ref().map(|a| a.id),
+            version: with_version.then_some(ticket.version),
+        }
+    }
+}
+
+/// A user that a ticket may be assigned to, as the rule needs to know them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssigneeCandidate {
+    pub user: UserRef,
+    pub role: Role,
+    pub is_active: bool,
+}
+
+/// A message to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub kind: MessageType,
+    pub text: MessageText,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,12 +128,27 @@ pub enum CreateUserError {
 }
 
 #[derive(Debug, thiserror::Error)]
+pub enum OpenTicketError {
+    #[error(transparent)]
+    Key(#[from] KeyConflict),
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}
+
+#[derive(Debug, thiserror::Error)]
 pub enum AddMessageError {
     /// No such ticket, or the viewer may not see it.
     #[error("ticket not found")]
     TicketNotFound,
-    #[error("the ticket is canceled")]
-    TicketCanceled,
+    /// The ticket's status does not take this type of message
+    /// ([`MessageType::accepted_in`]).
+    #[error("a {0} ticket does not take this message")]
+    NotAccepted(TicketStatus),
+    /// The ticket's version is not one that the precondition admits.
+    #[error("the ticket's version does not match")]
+    PreconditionFailed,
+    #[error(transparent)]
+    Key(#[from] KeyConflict),
     #[error(transparent)]
     Repository(#[from] RepositoryError),
 }
@@ -122,17 +188,26 @@ pub trait UserRepository: Send + Sync {
     ) -> Result<Option<User>, RepositoryError>;
 }
 
+/// Tickets, their messages and their history. Every write runs as one transaction that
+/// changes the rows and appends the events that record the change (see
+/// [`crate::event`]), and, when guarded by an idempotency key, stores the key with its
+/// response; none of the three happens without the others.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait TicketRepository: Send + Sync {
-    /// Creates a `pending` ticket and its first message (type `request`) in one
-    /// transaction, and counts it in the author's `tickets_count`.
-    async fn open_ticket_with_first_message(
+    /// Creates a `pending`, `normal` ticket by `actor` and its first message (type
+    /// `request`), counts it in the author's `tickets_count`, and records
+    /// `ticket.created` and `message.created`.
+    ///
+    /// # Errors
+    /// `Key` when `key` is in use by a running request or was used for another one.
+    async fn open_ticket(
         &self,
-        author: UserId,
+        actor: Caller,
         topic: Topic,
         text: MessageText,
-    ) -> Result<Ticket, RepositoryError>;
+        key: Option<Idempotency<Ticket>>,
+    ) -> Result<Written<Ticket>, OpenTicketError>;
 
     /// The ticket, if it exists and the viewer may see it.
     async fn find_visible(
@@ -142,21 +217,30 @@ pub trait TicketRepository: Send + Sync {
     ) -> Result<Option<Ticket>, RepositoryError>;
 
     /// The ticket and whether it has a response, if the viewer may see it.
-    async fn status_snapshot(
+    async fn ticket_snapshot(
         &self,
         viewer: Viewer,
         id: TicketId,
-    ) -> Result<Option<StatusSnapshot>, RepositoryError>;
+    ) -> Result<Option<TicketSnapshot>, RepositoryError>;
 
-    /// Sets the status to `new` only if it is still `expected` (compare-and-set in
-    /// one statement) and moves `updated_at`. `None` when the status was no longer
-    /// `expected`, so the caller decides again on fresh state.
-    async fn set_status_if_current(
+    /// Applies `changes` only if the ticket is still as `expected` (compare-and-set in
+    /// the statement that writes), moves `updated_at`, grows the version by
+    /// [`crate::workflow::version_increment`] of the changes' events, and records those
+    /// events as made by `actor`. `None` when the ticket had changed, so that the caller
+    /// decides again on fresh state.
+    async fn update_if_unchanged(
         &self,
+        actor: Caller,
         id: TicketId,
-        expected: TicketStatus,
-        new: TicketStatus,
+        expected: ExpectedTicket,
+        changes: TicketChanges,
     ) -> Result<Option<Ticket>, RepositoryError>;
+
+    /// The user with this id, as the assignment rule needs to know them.
+    async fn assignee_candidate(
+        &self,
+        id: UserId,
+    ) -> Result<Option<AssigneeCandidate>, RepositoryError>;
 
     /// Tickets the viewer may see that match the filter, in the filter's order.
     async fn list_visible(
@@ -173,24 +257,48 @@ pub trait TicketRepository: Send + Sync {
         page: PageRequest<CreatedKey>,
     ) -> Result<Page<Ticket, CreatedKey>, RepositoryError>;
 
-    /// Adds a message and moves the ticket's `updated_at`, in one statement that
-    /// checks visibility and that the ticket is not canceled.
+    /// Adds a message by `actor` to a ticket that `actor` may see, whose status takes
+    /// the message's type ([`MessageType::accepted_in`]) and, with a precondition, whose
+    /// version it admits; all checked in the statement that locks the ticket. Moves the
+    /// ticket's `updated_at` and version when the type moves them
+    /// ([`MessageType::moves_ticket`]) and records the message's event.
+    ///
+    /// A key stored by an earlier request is replayed before anything else is checked:
+    /// a repeat gets the first response even if the ticket has changed since.
+    ///
+    /// # Errors
+    /// `Key`; then `TicketNotFound`, `NotAccepted`, `PreconditionFailed`, in this order
+    /// of precedence.
     async fn add_message(
         &self,
-        viewer: Viewer,
+        actor: Caller,
         id: TicketId,
-        kind: MessageType,
-        text: MessageText,
-    ) -> Result<Message, AddMessageError>;
+        message: NewMessage,
+        precondition: Option<VersionPrecondition>,
+        key: Option<Idempotency<Message>>,
+    ) -> Result<Written<Message>, AddMessageError>;
 
-    /// The ticket's messages, oldest first; `None` when the ticket does not exist or
-    /// the viewer may not see it.
+    /// The ticket's messages that the viewer may see, oldest first; `None` when the
+    /// ticket does not exist or the viewer may not see it.
     async fn list_messages(
         &self,
         viewer: Viewer,
         id: TicketId,
         page: PageRequest<CreatedKey>,
     ) -> Result<Option<Page<Message, CreatedKey>>, RepositoryError>;
+
+    /// The ticket's events that the viewer may see, oldest first; `None` when the
+    /// ticket does not exist or the viewer may not see it.
+    async fn list_events(
+        &self,
+        viewer: Viewer,
+        id: TicketId,
+        page: PageRequest<EventId>,
+    ) -> Result<Option<Page<TicketEvent, EventId>>, RepositoryError>;
+
+    /// Forgets the idempotency keys stored before `cutoff`; returns how many.
+    async fn forget_idempotency_keys(&self, cutoff: OffsetDateTime)
+        -> Result<u64, RepositoryError>;
 }
 
 /// Password hashing. Implementations must keep the slow work off async workers.

@@ -1,17 +1,26 @@
-//! Use cases about tickets and their messages.
+//! Use cases about tickets, their messages and their history.
 
 use std::sync::Arc;
 
-use crate::page::{CreatedKey, Page, PageRequest};
-use crate::ports::{AddMessageError, TicketRepository, Viewer};
-use crate::status::{self, Standing, Transition, TransitionError};
-use crate::ticket::TicketFilter;
-use crate::values::{MessageText, Topic};
-use crate::{Caller, Message, MessageType, RepositoryError, Ticket, TicketId, TicketStatus};
+use crate::event::TicketEvent;
+use time::OffsetDateTime;
 
-/// How often a status change re-reads the ticket when a concurrent change won the
-/// race, before it gives up with `Conflict`.
-const STATUS_CHANGE_ATTEMPTS: usize = 5;
+use crate::idempotency::{self, Idempotency, KeyConflict, Written};
+use crate::page::{CreatedKey, Page, PageRequest};
+use crate::ports::{
+    AddMessageError, ExpectedTicket, NewMessage, OpenTicketError, TicketRepository, Viewer,
+};
+use crate::status::TransitionError;
+use crate::ticket::{TicketFilter, VersionPrecondition};
+use crate::values::{MessageText, Topic};
+use crate::workflow::{self, StaffOnly, TicketUpdate, UpdateRefused};
+use crate::{
+    Caller, EventId, Message, MessageType, RepositoryError, Ticket, TicketId, TicketStatus,
+};
+
+/// How often a change re-reads the ticket when a concurrent change won the race,
+/// before it gives up with `Conflict`.
+const UPDATE_ATTEMPTS: usize = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadTicketError {
@@ -23,11 +32,25 @@ pub enum ReadTicketError {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ChangeStatusError {
+pub enum OpenError {
+    #[error(transparent)]
+    Key(#[from] KeyConflict),
+    #[error(transparent)]
+    Unexpected(#[from] RepositoryError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateTicketError {
     #[error("ticket not found")]
     NotFound,
     #[error(transparent)]
-    Refused(#[from] TransitionError),
+    Refused(#[from] UpdateRefused),
+    /// `assignee_id` names no active member of staff.
+    #[error("the assignee is not an active member of staff")]
+    AssigneeInvalid,
+    /// The ticket's version is not one that `If-Match` admits.
+    #[error("the ticket's version does not match")]
+    PreconditionFailed,
     /// Concurrent changes kept winning the race; the client may retry.
     #[error("the ticket changed concurrently")]
     Conflict,
@@ -35,12 +58,24 @@ pub enum ChangeStatusError {
     Unexpected(#[from] RepositoryError),
 }
 
+impl From<TransitionError> for UpdateTicketError {
+    fn from(e: TransitionError) -> Self {
+        UpdateTicketError::Refused(e.into())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PostMessageError {
+    #[error(transparent)]
+    StaffOnly(#[from] StaffOnly),
     #[error("ticket not found")]
     NotFound,
     #[error("the ticket is canceled")]
     TicketCanceled,
+    #[error("the ticket's version does not match")]
+    PreconditionFailed,
+    #[error(transparent)]
+    Key(#[from] KeyConflict),
     #[error(transparent)]
     Unexpected(#[from] RepositoryError),
 }
@@ -60,22 +95,28 @@ impl TicketService {
         caller: Caller,
         topic: Topic,
         text: MessageText,
-    ) -> Result<Ticket, RepositoryError> {
+        key: Option<Idempotency<Ticket>>,
+    ) -> Result<Written<Ticket>, OpenError> {
         self.tickets
-            .open_ticket_with_first_message(caller.id, topic, text)
+            .open_ticket(caller, topic, text, key)
             .await
+            .map_err(|e| match e {
+                OpenTicketError::Key(conflict) => OpenError::Key(conflict),
+                OpenTicketError::Repository(e) => OpenError::Unexpected(e),
+            })
     }
 
-    /// A customer lists their own tickets (an `author` filter is ignored for them);
-    /// staff list all.
+    /// A customer lists their own tickets; `author` and `assignee` filters are staff's
+    /// and are ignored for customers.
     pub async fn list(
         &self,
         caller: Caller,
         mut filter: TicketFilter,
         page: PageRequest<CreatedKey>,
     ) -> Result<Page<Ticket, CreatedKey>, RepositoryError> {
-        if !caller.is_staff() {
+        if !workflow::may_triage(caller.role) {
             filter.author_email = None;
+            filter.assignee = None;
         }
         self.tickets.list_visible(caller.into(), filter, page).await
     }
@@ -87,59 +128,99 @@ impl TicketService {
             .ok_or(ReadTicketError::NotFound)
     }
 
-    /// Applies the status rule to the ticket's current state and writes the change
-    /// with a compare-and-set, so that two concurrent requests can never both pass a
-    /// rule that only one of them may pass: the loser re-reads and decides again.
-    pub async fn change_status(
+    /// Applies the workflow rules to the ticket's current state and writes the changes
+    /// with a compare-and-set on what the rules decided on (status, priority,
+    /// assignee), so that two concurrent requests can never both pass a rule that only
+    /// one of them may pass: the loser re-reads and decides again. With `If-Match` the
+    /// version is compared too (one that the precondition admits), and a ticket that
+    /// moved past it fails the precondition instead. (Whether staff have responded
+    /// matters to the rules as well, but it only ever becomes true, which can turn a
+    /// refusal into a permission, never the reverse.)
+    pub async fn update(
         &self,
         caller: Caller,
         id: TicketId,
-        target: TicketStatus,
-    ) -> Result<Ticket, ChangeStatusError> {
-        // Only authors may cancel, and customers may do nothing else: a customer
-        // asking for another status is refused before any database work.
-        if !caller.is_staff() && target != TicketStatus::Canceled {
-            return Err(TransitionError::NotPermitted(target).into());
+        update: TicketUpdate,
+        precondition: Option<VersionPrecondition>,
+    ) -> Result<Ticket, UpdateTicketError> {
+        workflow::check_request(caller.role, &update)?;
+        if let Some(Some(assignee)) = update.assignee {
+            self.check_assignable(assignee).await?;
         }
         let viewer = Viewer::from(caller);
-        for _ in 0..STATUS_CHANGE_ATTEMPTS {
+        for _ in 0..UPDATE_ATTEMPTS {
             let snapshot = self
                 .tickets
-                .status_snapshot(viewer, id)
+                .ticket_snapshot(viewer, id)
                 .await?
-                .ok_or(ChangeStatusError::NotFound)?;
-            let standing = Standing {
-                is_author: snapshot.ticket.author_id == caller.id,
-                is_staff: caller.is_staff(),
-            };
-            let from = snapshot.ticket.status;
-            match status::decide(standing, from, target, snapshot.has_response)? {
-                Transition::Unchanged => return Ok(snapshot.ticket),
-                Transition::Change => {
-                    if let Some(ticket) =
-                        self.tickets.set_status_if_current(id, from, target).await?
-                    {
-                        return Ok(ticket);
-                    }
-                }
+                .ok_or(UpdateTicketError::NotFound)?;
+            let version = snapshot.ticket.version;
+            if precondition.as_ref().is_some_and(|p| !p.admits(version)) {
+                return Err(UpdateTicketError::PreconditionFailed);
+            }
+            let changes = workflow::decide(caller, &snapshot, &update)?;
+            if changes.is_empty() {
+                return Ok(snapshot.ticket);
+            }
+            let expected = ExpectedTicket::of(&snapshot.ticket, precondition.is_some());
+            if let Some(ticket) = self
+                .tickets
+                .update_if_unchanged(caller, id, expected, changes)
+                .await?
+            {
+                return Ok(ticket);
             }
         }
-        Err(ChangeStatusError::Conflict)
+        Err(UpdateTicketError::Conflict)
     }
 
+    /// Checked once, before the compare-and-set loop: a member of staff deactivated
+    /// between this check and the write is assigned anyway, as if the deactivation had
+    /// come just after (deactivation does not unassign tickets either).
+    async fn check_assignable(&self, id: crate::UserId) -> Result<(), UpdateTicketError> {
+        match self.tickets.assignee_candidate(id).await? {
+            Some(candidate) if workflow::assignable(candidate.role, candidate.is_active) => Ok(()),
+            Some(_) | None => Err(UpdateTicketError::AssigneeInvalid),
+        }
+    }
+
+    /// Posts a request (customers), a response (staff) or, with `internal`, a note
+    /// (staff only).
     pub async fn post_message(
         &self,
         caller: Caller,
         id: TicketId,
         text: MessageText,
-    ) -> Result<Message, PostMessageError> {
-        let kind = MessageType::written_by(caller.role);
+        internal: bool,
+        precondition: Option<VersionPrecondition>,
+        key: Option<Idempotency<Message>>,
+    ) -> Result<Written<Message>, PostMessageError> {
+        let kind = MessageType::written_by(caller.role, internal)?;
+        let message = NewMessage { kind, text };
         self.tickets
-            .add_message(caller.into(), id, kind, text)
+            .add_message(caller, id, message, precondition, key)
             .await
             .map_err(|e| match e {
                 AddMessageError::TicketNotFound => PostMessageError::NotFound,
-                AddMessageError::TicketCanceled => PostMessageError::TicketCanceled,
+                // Only a canceled ticket refuses anything, and only what the rule says it
+                // refuses; any other refusal is the adapter's bug.
+                AddMessageError::NotAccepted(status) if kind.accepted_in(status) => {
+                    PostMessageError::Unexpected(RepositoryError::msg(format!(
+                        "a {status} ticket refused a {} message, which the rules accept",
+                        kind.as_str()
+                    )))
+                }
+                AddMessageError::NotAccepted(status) => match status {
+                    TicketStatus::Canceled => PostMessageError::TicketCanceled,
+                    TicketStatus::Pending | TicketStatus::Resolved | TicketStatus::Unresolved => {
+                        PostMessageError::Unexpected(RepositoryError::msg(format!(
+                            "a {status} ticket refused a {} message",
+                            kind.as_str()
+                        )))
+                    }
+                },
+                AddMessageError::PreconditionFailed => PostMessageError::PreconditionFailed,
+                AddMessageError::Key(conflict) => PostMessageError::Key(conflict),
                 AddMessageError::Repository(e) => PostMessageError::Unexpected(e),
             })
     }
@@ -152,6 +233,26 @@ impl TicketService {
     ) -> Result<Page<Message, CreatedKey>, ReadTicketError> {
         self.tickets
             .list_messages(caller.into(), id, page)
+            .await?
+            .ok_or(ReadTicketError::NotFound)
+    }
+
+    /// Forgets the idempotency keys older than their retention; returns how many.
+    pub async fn forget_expired_keys(&self, now: OffsetDateTime) -> Result<u64, RepositoryError> {
+        self.tickets
+            .forget_idempotency_keys(now - idempotency::RETENTION)
+            .await
+    }
+
+    /// The ticket's history as the caller may see it.
+    pub async fn history(
+        &self,
+        caller: Caller,
+        id: TicketId,
+        page: PageRequest<EventId>,
+    ) -> Result<Page<TicketEvent, EventId>, ReadTicketError> {
+        self.tickets
+            .list_events(caller.into(), id, page)
             .await?
             .ok_or(ReadTicketError::NotFound)
     }

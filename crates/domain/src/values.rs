@@ -4,12 +4,14 @@
 mod email;
 mod message_text;
 mod password;
+mod search_query;
 mod topic;
 mod username;
 
 pub use email::Email;
 pub use message_text::MessageText;
 pub use password::Password;
+pub use search_query::SearchQuery;
 pub use topic::Topic;
 pub use username::Username;
 

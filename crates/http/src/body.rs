@@ -21,25 +21,58 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let checked = check_headers(req);
-        let mut payload = payload.take();
+        let body = read(req, payload);
+        Box::pin(async move { parse(&body.await?).map(JsonBody) })
+    }
+}
+
+/// A JSON body as [`JsonBody`] reads it, with its canonical form (keys sorted, no
+/// white space), for the writes that an `Idempotency-Key` may guard.
+pub struct CanonicalJson<T> {
+    pub body: T,
+    pub canonical: Vec<u8>,
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for CanonicalJson<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = read(req, payload);
         Box::pin(async move {
-            checked?;
-            let mut body = Vec::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|_| {
-                    ApiError::new(
-                        ErrorKind::InvalidBody,
-                        "The request body could not be read.",
-                    )
-                })?;
-                if body.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Err(too_large());
-                }
-                body.extend_from_slice(&chunk);
-            }
-            parse(&body).map(JsonBody)
+            let value = parse_object(&body.await?)?;
+            let canonical = crate::idempotency::canonical_json(&value);
+            Ok(CanonicalJson {
+                body: shaped(value)?,
+                canonical,
+            })
         })
+    }
+}
+
+/// The body's bytes, once the headers allow it and as long as it stays within the limit.
+fn read(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> impl std::future::Future<Output = Result<Vec<u8>, ApiError>> {
+    let checked = check_headers(req);
+    let mut payload = payload.take();
+    async move {
+        checked?;
+        let mut body = Vec::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|_| {
+                ApiError::new(
+                    ErrorKind::InvalidBody,
+                    "The request body could not be read.",
+                )
+            })?;
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 }
 
@@ -91,6 +124,12 @@ fn is_json_media_type(value: &str) -> bool {
 /// Only objects are accepted: serde would otherwise build a struct from an array by
 /// position.
 pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    shaped(parse_object(body)?)
+}
+
+/// The body as a JSON object (`malformed_json`, or `invalid_body` for anything but an
+/// object).
+fn parse_object(body: &[u8]) -> Result<serde_json::Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::new(
             ErrorKind::InvalidBody,
@@ -109,6 +148,11 @@ pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             "The body must be a JSON object.",
         ));
     }
+    Ok(value)
+}
+
+/// The object in the request type's shape (`invalid_body`).
+fn shaped<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
     serde_json::from_value(value).map_err(|e| {
         ApiError::new(
             ErrorKind::InvalidBody,

@@ -2,8 +2,11 @@
 //! Field names are the original service's (`isStaff` on registration, snake_case
 //! elsewhere), so existing clients keep working.
 
+use domain::event::{EventData, TicketEvent};
+use domain::ticket::UserRef;
 use domain::{Message, Ticket, User};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{json, Value};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
@@ -68,7 +71,7 @@ pub struct OpenTicketRequest {
     pub text: String,
 }
 
-/// Other fields are ignored.
+/// `PUT`'s body. Other fields are ignored.
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"status": "canceled"}))]
 pub struct StatusRequest {
@@ -76,11 +79,43 @@ pub struct StatusRequest {
     pub status: String,
 }
 
+/// `PATCH`'s body: any of the fields, alone or together; a request changes all of them
+/// or none. Other fields are ignored.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(example = json!({"status": "pending", "priority": "high", "assignee_id": 4}))]
+pub struct PatchTicketRequest {
+    #[serde(default)]
+    #[schema(schema_with = schemas::optional_status)]
+    pub status: Option<String>,
+    /// Staff only.
+    #[serde(default)]
+    #[schema(schema_with = schemas::optional_priority)]
+    pub priority: Option<String>,
+    /// Staff only: an active member of staff's id, or `null` to unassign.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = schemas::assignee_id)]
+    pub assignee_id: Option<Option<i64>>,
+}
+
+/// A field that may be absent (`None`), `null` (`Some(None)`) or a value.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"text": "The discount ends on Friday."}))]
 pub struct MessageRequest {
     #[schema(schema_with = schemas::message_text)]
     pub text: String,
+    /// `true` writes an internal note (type `note`), which only staff may write and
+    /// only staff see.
+    #[serde(default)]
+    #[schema(schema_with = schemas::optional_flag)]
+    pub internal: Option<bool>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -139,8 +174,26 @@ pub struct UserDetailResponse {
     pub tickets: Vec<TicketResponse>,
 }
 
+/// A user as other records name them.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"id": 10, "created_at": "2026-11-28T11:14:10.516402Z", "updated_at": "2026-11-28T11:20:02.004417Z", "author": "postman33@mpost.io", "topic": "new discount", "status": "pending"}))]
+#[schema(example = json!({"id": 4, "username": "bob"}))]
+pub struct UserRefResponse {
+    #[schema(minimum = 1)]
+    pub id: i64,
+    pub username: String,
+}
+
+impl From<UserRef> for UserRefResponse {
+    fn from(user: UserRef) -> Self {
+        Self {
+            id: user.id.get(),
+            username: user.username,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": 10, "created_at": "2026-11-28T11:14:10.516402Z", "updated_at": "2026-11-28T11:20:02.004417Z", "author": "postman33@mpost.io", "topic": "new discount", "status": "pending", "priority": "normal", "assignee": {"id": 4, "username": "bob"}, "version": 3}))]
 pub struct TicketResponse {
     #[schema(minimum = 1)]
     pub id: i64,
@@ -155,6 +208,14 @@ pub struct TicketResponse {
     pub topic: String,
     #[schema(value_type = schemas::TicketStatus)]
     pub status: &'static str,
+    #[schema(value_type = schemas::Priority)]
+    pub priority: &'static str,
+    /// The member of staff the ticket is assigned to; `null` for nobody.
+    pub assignee: Option<UserRefResponse>,
+    /// Grows whenever anything in this representation changes; the `ETag` is
+    /// `"<version>"`.
+    #[schema(minimum = 1)]
+    pub version: i64,
 }
 
 impl TicketResponse {
@@ -167,6 +228,9 @@ impl TicketResponse {
             author: caller_is_staff.then_some(ticket.author_email),
             topic: ticket.topic,
             status: ticket.status.as_str(),
+            priority: ticket.priority.as_str(),
+            assignee: ticket.assignee.map(UserRefResponse::from),
+            version: ticket.version.get(),
         }
     }
 
@@ -205,6 +269,62 @@ impl MessageResponse {
             text: message.text,
             author: caller_is_staff.then_some(message.author_email),
         }
+    }
+}
+
+/// An event of a ticket's history.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": 981, "ticket_id": 10, "type": "ticket.status_changed", "created_at": "2026-11-28T11:14:10.516402Z", "actor": {"id": 4, "username": "bob"}, "data": {"from": "pending", "to": "resolved"}}))]
+pub struct EventResponse {
+    #[schema(minimum = 1)]
+    pub id: i64,
+    #[schema(minimum = 1)]
+    pub ticket_id: i64,
+    #[serde(rename = "type")]
+    #[schema(value_type = schemas::EventType)]
+    pub kind: &'static str,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Who made the change; `null` for changes that no user made.
+    pub actor: Option<UserRefResponse>,
+    /// What changed; its fields depend on `type` (see the operation).
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
+impl From<TicketEvent> for EventResponse {
+    fn from(event: TicketEvent) -> Self {
+        Self {
+            id: event.id.get(),
+            ticket_id: event.ticket_id.get(),
+            kind: event.data.type_name(),
+            created_at: utc(event.created_at),
+            actor: event.actor.map(UserRefResponse::from),
+            data: event_data(&event.data),
+        }
+    }
+}
+
+/// An event's `data`, as the contract's "History" table gives it.
+fn event_data(data: &EventData) -> Value {
+    match data {
+        EventData::TicketCreated {
+            topic,
+            status,
+            priority,
+        } => json!({"topic": topic, "status": status.as_str(), "priority": priority.as_str()}),
+        EventData::MessageCreated { message_id, kind } => {
+            json!({"message_id": message_id.get(), "type": kind.as_str()})
+        }
+        EventData::NoteCreated { message_id } => json!({"message_id": message_id.get()}),
+        EventData::StatusChanged { from, to } => json!({"from": from.as_str(), "to": to.as_str()}),
+        EventData::PriorityChanged { from, to } => {
+            json!({"from": from.as_str(), "to": to.as_str()})
+        }
+        EventData::Assigned { from, to } => json!({
+            "from": from.map(domain::UserId::get),
+            "to": to.map(domain::UserId::get),
+        }),
     }
 }
 

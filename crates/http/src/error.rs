@@ -8,10 +8,12 @@ use std::error::Error as StdError;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use domain::idempotency::KeyConflict;
 use domain::status::TransitionError;
-use domain::tickets::{ChangeStatusError, PostMessageError, ReadTicketError};
+use domain::tickets::{OpenError, PostMessageError, ReadTicketError, UpdateTicketError};
 use domain::users::{LoginError, ReadUserError, RegisterError, UpdateUserError};
-use domain::{RepositoryError, ValidationError};
+use domain::workflow::{StaffOnly, UpdateRefused};
+use domain::{RepositoryError, RepositoryErrorKind, ValidationError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -27,6 +29,9 @@ pub enum ErrorKind {
     Validation(&'static str),
     StatusUnknown,
     StatusNotAllowed,
+    PriorityInvalid,
+    AssigneeInvalid,
+    AssigneeFilterInvalid,
     CursorInvalid,
     OrderInvalid,
     CurrentPasswordRequired,
@@ -36,6 +41,7 @@ pub enum ErrorKind {
     InvalidCredentials,
     StaffKeyRequired,
     Forbidden,
+    StaffOnly,
     NotFound,
     TicketNotFound,
     UserNotFound,
@@ -45,6 +51,9 @@ pub enum ErrorKind {
     CannotCancelResolved,
     ResponseRequired,
     ConcurrentUpdate,
+    IdempotencyKeyInUse,
+    PreconditionFailed,
+    IdempotencyKeyReused,
     PayloadTooLarge,
     UnsupportedMediaType,
     TooManyAttempts,
@@ -62,6 +71,9 @@ impl ErrorKind {
             | Validation(_)
             | StatusUnknown
             | StatusNotAllowed
+            | PriorityInvalid
+            | AssigneeInvalid
+            | AssigneeFilterInvalid
             | CursorInvalid
             | OrderInvalid
             | CurrentPasswordRequired
@@ -69,11 +81,13 @@ impl ErrorKind {
             Unauthenticated | InvalidToken | InvalidCredentials | StaffKeyRequired => {
                 StatusCode::UNAUTHORIZED
             }
-            Forbidden => StatusCode::FORBIDDEN,
+            Forbidden | StaffOnly => StatusCode::FORBIDDEN,
             NotFound | TicketNotFound | UserNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             EmailTaken | TicketCanceled | CannotCancelResolved | ResponseRequired
-            | ConcurrentUpdate => StatusCode::CONFLICT,
+            | ConcurrentUpdate | IdempotencyKeyInUse => StatusCode::CONFLICT,
+            PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
@@ -91,6 +105,9 @@ impl ErrorKind {
             Validation(code) => code,
             StatusUnknown => "status_unknown",
             StatusNotAllowed => "status_not_allowed",
+            PriorityInvalid => "priority_invalid",
+            AssigneeInvalid => "assignee_invalid",
+            AssigneeFilterInvalid => "assignee_filter_invalid",
             CursorInvalid => "cursor_invalid",
             OrderInvalid => "order_invalid",
             CurrentPasswordRequired => "current_password_required",
@@ -100,6 +117,7 @@ impl ErrorKind {
             InvalidCredentials => "invalid_credentials",
             StaffKeyRequired => "staff_key_required",
             Forbidden => "forbidden",
+            StaffOnly => "staff_only",
             NotFound => "not_found",
             TicketNotFound => "ticket_not_found",
             UserNotFound => "user_not_found",
@@ -109,6 +127,9 @@ impl ErrorKind {
             CannotCancelResolved => "cannot_cancel_resolved",
             ResponseRequired => "response_required",
             ConcurrentUpdate => "concurrent_update",
+            IdempotencyKeyInUse => "idempotency_key_in_use",
+            PreconditionFailed => "precondition_failed",
+            IdempotencyKeyReused => "idempotency_key_reused",
             PayloadTooLarge => "payload_too_large",
             UnsupportedMediaType => "unsupported_media_type",
             TooManyAttempts => "too_many_attempts",
@@ -248,10 +269,46 @@ impl From<ValidationError> for ApiError {
     }
 }
 
+/// An outage is a `503` to retry; anything else is a bug, a `500` to fix.
 impl From<RepositoryError> for ApiError {
     fn from(e: RepositoryError) -> Self {
-        ApiError::unavailable(e)
+        match e.kind() {
+            RepositoryErrorKind::Unavailable => ApiError::unavailable(e),
+            RepositoryErrorKind::Unexpected => ApiError::internal(e),
+        }
     }
+}
+
+impl From<StaffOnly> for ApiError {
+    fn from(_: StaffOnly) -> Self {
+        ApiError::new(
+            ErrorKind::StaffOnly,
+            "Only staff may send this (`priority`, `assignee_id`, `internal`).",
+        )
+    }
+}
+
+impl From<KeyConflict> for ApiError {
+    fn from(e: KeyConflict) -> Self {
+        match e {
+            KeyConflict::InUse => ApiError::new(
+                ErrorKind::IdempotencyKeyInUse,
+                "A request with this Idempotency-Key is still running; retry after it ends.",
+            ),
+            KeyConflict::Reused => ApiError::new(
+                ErrorKind::IdempotencyKeyReused,
+                "This Idempotency-Key was used for another request (another method, path \
+                 or body); use a new key for a new request.",
+            ),
+        }
+    }
+}
+
+pub fn precondition_failed() -> ApiError {
+    ApiError::new(
+        ErrorKind::PreconditionFailed,
+        "The ticket has changed since the version in If-Match; read it again.",
+    )
 }
 
 impl From<TransitionError> for ApiError {
@@ -280,16 +337,43 @@ impl From<TransitionError> for ApiError {
     }
 }
 
-impl From<ChangeStatusError> for ApiError {
-    fn from(e: ChangeStatusError) -> Self {
+impl From<UpdateRefused> for ApiError {
+    fn from(e: UpdateRefused) -> Self {
         match e {
-            ChangeStatusError::NotFound => ApiError::ticket_not_found(),
-            ChangeStatusError::Refused(rule) => rule.into(),
-            ChangeStatusError::Conflict => ApiError::new(
+            UpdateRefused::StaffOnly(e) => e.into(),
+            UpdateRefused::Status(rule) => rule.into(),
+            UpdateRefused::TicketCanceled => ApiError::new(
+                ErrorKind::TicketCanceled,
+                "The ticket is canceled; it can no longer change.",
+            ),
+        }
+    }
+}
+
+impl From<UpdateTicketError> for ApiError {
+    fn from(e: UpdateTicketError) -> Self {
+        match e {
+            UpdateTicketError::NotFound => ApiError::ticket_not_found(),
+            UpdateTicketError::Refused(rule) => rule.into(),
+            UpdateTicketError::AssigneeInvalid => ApiError::new(
+                ErrorKind::AssigneeInvalid,
+                "`assignee_id` must be the id of an active member of staff, or null.",
+            ),
+            UpdateTicketError::PreconditionFailed => precondition_failed(),
+            UpdateTicketError::Conflict => ApiError::new(
                 ErrorKind::ConcurrentUpdate,
                 "The ticket kept changing concurrently; retry the request.",
             ),
-            ChangeStatusError::Unexpected(e) => e.into(),
+            UpdateTicketError::Unexpected(e) => e.into(),
+        }
+    }
+}
+
+impl From<OpenError> for ApiError {
+    fn from(e: OpenError) -> Self {
+        match e {
+            OpenError::Key(conflict) => conflict.into(),
+            OpenError::Unexpected(e) => e.into(),
         }
     }
 }
@@ -306,11 +390,14 @@ impl From<ReadTicketError> for ApiError {
 impl From<PostMessageError> for ApiError {
     fn from(e: PostMessageError) -> Self {
         match e {
+            PostMessageError::StaffOnly(e) => e.into(),
             PostMessageError::NotFound => ApiError::ticket_not_found(),
             PostMessageError::TicketCanceled => ApiError::new(
                 ErrorKind::TicketCanceled,
-                "The ticket is canceled; it takes no more messages.",
+                "The ticket is canceled; it takes no more messages, only internal notes.",
             ),
+            PostMessageError::PreconditionFailed => precondition_failed(),
+            PostMessageError::Key(conflict) => conflict.into(),
             PostMessageError::Unexpected(e) => e.into(),
         }
     }

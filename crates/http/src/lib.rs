@@ -4,8 +4,10 @@
 
 pub mod auth;
 pub mod body;
+pub mod conditional;
 pub mod dto;
 pub mod error;
+pub mod idempotency;
 pub mod openapi;
 pub mod pagination;
 pub mod request_id;

@@ -18,7 +18,7 @@ use utoipa::openapi::{AllOfBuilder, Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{FieldError, ProblemBody};
-use crate::routes::{health, messages, session, tickets, users};
+use crate::routes::{events, health, messages, session, tickets, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -43,9 +43,11 @@ use crate::routes::{health, messages, session, tickets, users};
         tickets::open,
         tickets::list,
         tickets::get,
-        tickets::change_status,
+        tickets::set_status,
+        tickets::update,
         messages::list,
         messages::post,
+        events::history,
         health::live,
         health::ready,
         crate::routes::docs::openapi_json,
@@ -59,16 +61,20 @@ use crate::routes::{health, messages, session, tickets, users};
         responses::Forbidden,
         responses::NotFound,
         responses::Conflict,
+        responses::PreconditionFailed,
         responses::PayloadTooLarge,
         responses::UnsupportedMediaType,
+        responses::UnprocessableContent,
         responses::TooManyRequests,
+        responses::InternalServerError,
         responses::ServiceUnavailable,
+        responses::NotModified,
     )),
     modifiers(&SecuritySchemes, &PathCorrections, &BodyRules),
     tags(
         (name = "users", description = "Registration and accounts."),
         (name = "session", description = "Logging in and out."),
-        (name = "tickets", description = "Tickets and their statuses."),
+        (name = "tickets", description = "Tickets: their statuses, priority, assignee, search and history."),
         (name = "messages", description = "A ticket's conversation."),
         (name = "health", description = "Probes for orchestrators."),
         (name = "docs", description = "This document."),
@@ -106,18 +112,12 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// Fixes what the derives get wrong: `PUT` and `PATCH /tickets/{id}` share a handler
-/// but operation ids must be unique, and a path parameter whose schema is written by
-/// hand (`/users/{id}`) comes out optional, which OpenAPI forbids.
+/// Fixes what the derives get wrong: a path parameter whose schema is written by hand
+/// (`/users/{id}`) comes out optional, which OpenAPI forbids.
 struct PathCorrections;
 
 impl Modify for PathCorrections {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        if let Some(item) = openapi.paths.paths.get_mut("/tickets/{id}") {
-            if let Some(patch) = item.patch.as_mut() {
-                patch.operation_id = Some("patch_ticket_status".to_owned());
-            }
-        }
         let operations = openapi.paths.paths.values_mut().flat_map(|item| {
             [
                 &mut item.get,
@@ -184,6 +184,8 @@ impl Modify for BodyRules {
             "UserDetailResponse",
             "TicketResponse",
             "MessageResponse",
+            "EventResponse",
+            "UserRefResponse",
             "LoginResponse",
             "Problem",
             "FieldError",
@@ -193,6 +195,29 @@ impl Modify for BodyRules {
                 object.additional_properties =
                     Some(Box::new(AdditionalProperties::FreeForm(false)));
             }
+        }
+        if let Some(RefOr::T(patch)) = components.schemas.remove("PatchTicketRequest") {
+            let string = || ObjectBuilder::new().schema_type(utoipa::openapi::Type::String);
+            let some_field = AnyOfBuilder::new()
+                .item(
+                    ObjectBuilder::new()
+                        .required("status")
+                        .property("status", string()),
+                )
+                .item(
+                    ObjectBuilder::new()
+                        .required("priority")
+                        .property("priority", string()),
+                )
+                .item(ObjectBuilder::new().required("assignee_id"))
+                .description(Some(
+                    "At least one field to change: `status` or `priority` (not null), or \
+                     `assignee_id` (null unassigns).",
+                ));
+            let schema = AllOfBuilder::new().item(patch).item(some_field);
+            components
+                .schemas
+                .insert("PatchTicketRequest".to_owned(), schema.into());
         }
         if let Some(RefOr::T(update)) = components.schemas.remove("UpdateUserRequest") {
             let password_needs_current = AnyOfBuilder::new()
@@ -294,6 +319,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(ids.len(), 17, "{ids:?}");
+        assert_eq!(ids.len(), 18, "{ids:?}");
     }
 }

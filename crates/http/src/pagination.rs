@@ -28,6 +28,7 @@ pub enum CursorScope {
     TicketsAscending,
     TicketsDescending,
     Messages(i64),
+    Events(i64),
     UserTickets(i64),
     Users,
 }
@@ -38,6 +39,7 @@ impl CursorScope {
             CursorScope::TicketsAscending => "ta".to_owned(),
             CursorScope::TicketsDescending => "td".to_owned(),
             CursorScope::Messages(ticket) => format!("m{ticket}"),
+            CursorScope::Events(ticket) => format!("e{ticket}"),
             CursorScope::UserTickets(user) => format!("u{user}"),
             CursorScope::Users => "users".to_owned(),
         }
@@ -107,6 +109,23 @@ impl CursorCodec {
         Ok(CreatedKey { created_at, id })
     }
 
+    /// A cursor after the row with this id, for lists ordered by id alone.
+    pub fn encode_id(&self, scope: &CursorScope, id: i64) -> String {
+        self.encode(scope, 0, id)
+    }
+
+    pub fn decode_id(&self, scope: &CursorScope, raw: &str) -> Result<i64, ApiError> {
+        match self.decode(scope, raw)? {
+            (0, id) => Ok(id),
+            _ => Err(invalid_cursor()),
+        }
+    }
+
+    /// The error of a cursor that does not decode to a key of its list.
+    pub fn invalid(&self) -> ApiError {
+        invalid_cursor()
+    }
+
     pub fn encode_users(&self, key: UsersKey) -> String {
         self.encode(&CursorScope::Users, i128::from(key.tickets_count), key.id)
     }
@@ -132,7 +151,8 @@ fn invalid_cursor() -> ApiError {
     )
 }
 
-/// Parses `limit` and `cursor` into a page request with `decode` for the cursor.
+/// Parses `limit` and `cursor` into a page request with `decode` for the cursor. An
+/// empty `cursor` is no cursor: the first page.
 pub fn page_request<K>(
     limit: Option<&str>,
     cursor: Option<&str>,
@@ -142,7 +162,10 @@ pub fn page_request<K>(
         Some(raw) => PageLimit::parse(raw)?,
         None => PageLimit::default(),
     };
-    let after = cursor.map(decode).transpose()?;
+    let after = cursor
+        .filter(|raw| !raw.is_empty())
+        .map(decode)
+        .transpose()?;
     Ok(PageRequest { limit, after })
 }
 

@@ -3,6 +3,7 @@
 //! the submodule named after their resource; the OpenAPI document lists them.
 
 pub(crate) mod docs;
+pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod messages;
 pub(crate) mod session;
@@ -34,14 +35,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         resource("/tickets/{id}", "GET, PUT, PATCH")
             .route(web::get().to(tickets::get))
-            .route(web::put().to(tickets::change_status))
-            .route(web::patch().to(tickets::change_status)),
+            .route(web::put().to(tickets::set_status))
+            .route(web::patch().to(tickets::update)),
     )
     .service(
         resource("/tickets/{id}/messages", "GET, POST")
             .route(web::get().to(messages::list))
             .route(web::post().to(messages::post)),
     )
+    .service(resource("/tickets/{id}/events", "GET").route(web::get().to(events::history)))
     .service(resource("/health/live", "GET").route(web::get().to(health::live)))
     .service(resource("/health/ready", "GET").route(web::get().to(health::ready)))
     .service(resource("/openapi.json", "GET").route(web::get().to(docs::openapi_json)))
@@ -75,6 +77,9 @@ struct ListQuery {
     status: Option<String>,
     order: Option<String>,
     author: Option<String>,
+    assignee: Option<String>,
+    priority: Option<String>,
+    q: Option<String>,
 }
 
 impl ListQuery {

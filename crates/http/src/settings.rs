@@ -48,6 +48,7 @@ pub struct DatabaseSettings {
     pub pool_recycle_timeout_ms: u64,
     pub statement_timeout_ms: u64,
     pub startup_timeout_secs: u64,
+    pub idempotency_sweep_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -51,6 +51,8 @@ pub struct Application {
     server: Server,
     draining: Draining,
     drain: Duration,
+    /// Background upkeep, ended with the application.
+    upkeep: AbortOnDrop,
 }
 
 impl Application {
@@ -69,6 +71,10 @@ impl Application {
             .map_err(StartupError::Hasher)?,
         );
         let (users, tickets) = services(&pool, hasher);
+        let upkeep = AbortOnDrop(tokio::spawn(forget_expired_keys(
+            tickets.clone(),
+            Duration::from_secs(settings.database.idempotency_sweep_interval_secs.max(1)),
+        )));
         let secret = jwt_secret(settings.auth.jwt_secret.as_ref());
         let auth = &settings.auth;
         let draining = Draining::default();
@@ -135,6 +141,7 @@ impl Application {
             server,
             draining,
             drain: Duration::from_secs(settings.server.drain_secs),
+            upkeep,
         })
     }
 
@@ -156,6 +163,7 @@ impl Application {
         mut stop_requests: mpsc::UnboundedReceiver<StopRequest>,
     ) -> std::io::Result<()> {
         let handle = self.server.handle();
+        let _upkeep = self.upkeep;
         let stopping = async move {
             let first = next_stop_request(&mut stop_requests).await;
             self.draining.start();
@@ -184,6 +192,37 @@ impl Application {
         tokio::select! {
             served = self.server => served,
             forced = stopping => forced,
+        }
+    }
+}
+
+/// Ends a background task when the value is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Deletes expired idempotency keys every `interval`. They are ignored anyway once
+/// expired; this keeps the table from growing. A failure is logged and retried at the
+/// next turn.
+async fn forget_expired_keys(tickets: TicketService, interval: Duration) {
+    let mut turns = tokio::time::interval(interval);
+    turns.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        turns.tick().await;
+        match tickets
+            .forget_expired_keys(time::OffsetDateTime::now_utc())
+            .await
+        {
+            Ok(0) => {}
+            Ok(forgotten) => tracing::info!(forgotten, "forgot expired idempotency keys"),
+            Err(e) => tracing::warn!(
+                error = %error_chain(&e),
+                "could not forget expired idempotency keys; will retry"
+            ),
         }
     }
 }

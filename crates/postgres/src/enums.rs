@@ -1,5 +1,5 @@
 //! The one place where the domain's enums meet the database's enum types
-//! (`ticket_status`, `message_type`): their labels, and `ToSql`/`FromSql` wrappers so
+//! (`ticket_status`, `ticket_priority`, `message_type`): their labels, and `ToSql`/`FromSql` wrappers so
 //! that parameters are sent as the enum type itself.
 //!
 //! Typed parameters matter to the planner: `status = ANY($1::text[]::ticket_status[])`
@@ -10,7 +10,7 @@
 use std::error::Error;
 
 use bytes::{BufMut, BytesMut};
-use domain::{MessageType, TicketStatus};
+use domain::{MessageType, Priority, TicketStatus};
 use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, Kind, ToSql, Type};
 
 /// The `ticket_status` label of a status.
@@ -29,23 +29,36 @@ fn parse_status(label: &str) -> Option<TicketStatus> {
         .find(|status| status_label(*status) == label)
 }
 
+/// The `ticket_priority` label of a priority.
+pub(crate) fn priority_label(priority: Priority) -> &'static str {
+    match priority {
+        Priority::Low => "low",
+        Priority::Normal => "normal",
+        Priority::High => "high",
+        Priority::Urgent => "urgent",
+    }
+}
+
+fn parse_priority(label: &str) -> Option<Priority> {
+    Priority::ALL
+        .into_iter()
+        .find(|priority| priority_label(*priority) == label)
+}
+
 /// The `message_type` label of a message type.
 pub(crate) fn message_type_label(kind: MessageType) -> &'static str {
     match kind {
         MessageType::Request => "request",
         MessageType::Response => "response",
+        MessageType::Note => "note",
         MessageType::Other => "other",
     }
 }
 
 fn parse_message_type(label: &str) -> Option<MessageType> {
-    [
-        MessageType::Request,
-        MessageType::Response,
-        MessageType::Other,
-    ]
-    .into_iter()
-    .find(|kind| message_type_label(*kind) == label)
+    MessageType::ALL
+        .into_iter()
+        .find(|kind| message_type_label(*kind) == label)
 }
 
 /// Declares a wrapper that reads and writes a domain enum as a PostgreSQL enum type.
@@ -97,6 +110,14 @@ db_enum!(
 );
 
 db_enum!(
+    /// A priority as a `ticket_priority` value.
+    DbPriority(Priority),
+    "ticket_priority",
+    priority_label,
+    parse_priority
+);
+
+db_enum!(
     /// A message type as a `message_type` value.
     DbMessageType(MessageType),
     "message_type",
@@ -119,18 +140,21 @@ mod tests {
 
     #[test]
     fn labels_round_trip_and_match_the_migration() {
-        let migration = include_str!("../../../migrations/V1__initial_schema.sql");
+        let migrations = concat!(
+            include_str!("../../../migrations/V1__initial_schema.sql"),
+            include_str!("../../../migrations/V2__workflow_and_event_log.sql"),
+        );
         for status in TicketStatus::ALL {
             assert_eq!(parse_status(status_label(status)), Some(status));
-            assert!(migration.contains(&format!("'{}'", status_label(status))));
+            assert!(migrations.contains(&format!("'{}'", status_label(status))));
         }
-        for kind in [
-            MessageType::Request,
-            MessageType::Response,
-            MessageType::Other,
-        ] {
+        for priority in Priority::ALL {
+            assert_eq!(parse_priority(priority_label(priority)), Some(priority));
+            assert!(migrations.contains(&format!("'{}'", priority_label(priority))));
+        }
+        for kind in MessageType::ALL {
             assert_eq!(parse_message_type(message_type_label(kind)), Some(kind));
-            assert!(migration.contains(&format!("'{}'", message_type_label(kind))));
+            assert!(migrations.contains(&format!("'{}'", message_type_label(kind))));
         }
         assert_eq!(parse_status("Pending"), None);
         assert_eq!(parse_message_type(""), None);

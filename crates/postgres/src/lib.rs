@@ -3,16 +3,23 @@
 //!
 //! Every query is prepared once per connection (`prepare_cached`) and checks
 //! visibility inside its SQL, so a caller can never read a row it may not see by
-//! forgetting a check in Rust. Database failures become
-//! [`domain::RepositoryError`]s, which the HTTP layer answers with 503 and never shows.
+//! forgetting a check in Rust. Every write is one transaction that also appends its
+//! events to the ticket event log. Database failures become
+//! [`domain::RepositoryError`]s, unavailable (503) or unexpected (500) as
+//! [`error`] classifies them, and are never shown.
 
 mod enums;
+mod error;
+mod events;
+mod idempotency;
 mod migrate;
 mod pool;
 mod query;
 mod rows;
 mod tickets;
+mod tx;
 mod users;
+mod visibility;
 
 #[cfg(feature = "test-support")]
 pub mod testing;

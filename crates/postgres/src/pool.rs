@@ -162,7 +162,7 @@ pub async fn ping(pool: &Pool) -> Result<(), RepositoryError> {
 /// A connection from the pool, with pool failures (timeouts, database down) as
 /// repository errors.
 pub(crate) async fn connection(pool: &Pool) -> Result<Object, RepositoryError> {
-    pool.get().await.map_err(RepositoryError::new)
+    pool.get().await.map_err(crate::error::pool)
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@ use domain::RepositoryError;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
+use crate::error;
+
 pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
 /// All rows of `sql`.
@@ -14,14 +16,19 @@ pub(crate) async fn rows(
     sql: &str,
     params: Params<'_>,
 ) -> Result<Vec<Row>, RepositoryError> {
-    let statement = client
-        .prepare_cached(sql)
-        .await
-        .map_err(RepositoryError::new)?;
-    client
-        .query(&statement, params)
-        .await
-        .map_err(RepositoryError::new)
+    let statement = client.prepare_cached(sql).await.map_err(error::db)?;
+    client.query(&statement, params).await.map_err(error::db)
+}
+
+/// All rows of `sql`, planned for these parameters: an unnamed statement, parsed and
+/// planned on every run (one more round trip), for queries whose best plan depends on
+/// the values (see `tickets::TicketListQuery`).
+pub(crate) async fn rows_planned_each_time(
+    client: &ClientWrapper,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<Vec<Row>, RepositoryError> {
+    client.query(sql, params).await.map_err(error::db)
 }
 
 /// The one row of `sql`, if any (more than one is an error).
@@ -32,7 +39,7 @@ pub(crate) async fn optional_row(
 ) -> Result<Option<Row>, RepositoryError> {
     raw_optional_row(client, sql, params)
         .await
-        .map_err(RepositoryError::new)
+        .map_err(error::db)
 }
 
 /// Like [`optional_row`], keeping the driver's error for callers that translate

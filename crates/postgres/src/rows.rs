@@ -2,11 +2,12 @@
 //! wrappers in [`crate::enums`].
 
 use domain::page::{CreatedKey, Page};
+use domain::ticket::{TicketVersion, UserRef};
 use domain::{Message, MessageId, RepositoryError, Role, Ticket, TicketId, User, UserId};
 use tokio_postgres::types::FromSql;
 use tokio_postgres::Row;
 
-use crate::enums::{DbMessageType, DbStatus};
+use crate::enums::{DbMessageType, DbPriority, DbStatus};
 
 /// The `(is_staff, is_superuser)` columns of a role.
 pub(crate) fn role_flags(role: Role) -> (bool, bool) {
@@ -19,10 +20,10 @@ pub(crate) fn role_flags(role: Role) -> (bool, bool) {
 
 /// Reads a column without panicking on a schema mismatch.
 pub(crate) fn column<'a, T: FromSql<'a>>(row: &'a Row, name: &str) -> Result<T, RepositoryError> {
-    row.try_get(name).map_err(RepositoryError::new)
+    row.try_get(name).map_err(RepositoryError::unexpected)
 }
 
-fn id_of<T>(value: i64, new: fn(i64) -> Option<T>) -> Result<T, RepositoryError> {
+pub(crate) fn id_of<T>(value: i64, new: fn(i64) -> Option<T>) -> Result<T, RepositoryError> {
     new(value).ok_or_else(|| RepositoryError::msg(format!("non-positive id {value} in database")))
 }
 
@@ -43,6 +44,21 @@ pub(crate) fn user(row: &Row) -> Result<User, RepositoryError> {
     })
 }
 
+/// A user named by the columns `<id>` and `<username>`, both NULL for nobody.
+pub(crate) fn user_ref(
+    row: &Row,
+    id: &str,
+    username: &str,
+) -> Result<Option<UserRef>, RepositoryError> {
+    let Some(raw_id) = column::<Option<i64>>(row, id)? else {
+        return Ok(None);
+    };
+    Ok(Some(UserRef {
+        id: id_of(raw_id, UserId::new)?,
+        username: column(row, username)?,
+    }))
+}
+
 /// A row of the ticket columns (see `tickets::ticket_columns!`).
 pub(crate) fn ticket(row: &Row) -> Result<Ticket, RepositoryError> {
     Ok(Ticket {
@@ -53,6 +69,9 @@ pub(crate) fn ticket(row: &Row) -> Result<Ticket, RepositoryError> {
         author_email: column(row, "author_email")?,
         topic: column(row, "topic")?,
         status: column::<DbStatus>(row, "status")?.0,
+        priority: column::<DbPriority>(row, "priority")?.0,
+        assignee: user_ref(row, "assignee_id", "assignee_username")?,
+        version: id_of(column(row, "version")?, TicketVersion::new)?,
     })
 }
 

@@ -1,28 +1,62 @@
-//! [`TicketRepository`] on PostgreSQL: tickets and their messages.
+//! [`TicketRepository`] on PostgreSQL: tickets, their messages and their history.
 //!
-//! Each method is one statement where it can be (data-modifying CTEs make "insert
-//! this and update that" atomic without a transaction's extra round trips), and every
-//! read checks visibility in its `WHERE` clause: `(t.author_id = $viewer OR $sees_all)`.
+//! Reads are one statement each and check visibility in their `WHERE` clause (the
+//! fragments of [`crate::visibility`]). Writes are transactions ([`Tx`]) of as few
+//! round trips as their statements' order allows: the statement that locks and
+//! changes the ticket, then the events ([`crate::events`]), the idempotency key
+//! ([`crate::idempotency`]) and `COMMIT` together.
 
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
+use domain::event::{EventData, TicketEvent};
+use domain::idempotency::{Idempotency, Written};
 use domain::page::{CreatedKey, Page, PageRequest};
-use domain::ports::{AddMessageError, StatusSnapshot, TicketRepository, Viewer};
-use domain::ticket::{SortOrder, TicketFilter};
+use domain::ports::{
+    AddMessageError, AssigneeCandidate, ExpectedTicket, NewMessage, OpenTicketError,
+    TicketRepository, TicketSnapshot, Viewer,
+};
+use domain::ticket::{AssigneeFilter, SortOrder, TicketFilter, TicketVersion, VersionPrecondition};
 use domain::values::{MessageText, Topic};
-use domain::{Message, MessageType, RepositoryError, Ticket, TicketId, TicketStatus, UserId};
+use domain::workflow::{self, TicketChanges};
+use domain::{
+    Caller, EventId, Message, MessageId, MessageType, Priority, RepositoryError, Role, Ticket,
+    TicketId, TicketStatus, UserId,
+};
+use time::OffsetDateTime;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
 
-use crate::enums::{self, DbMessageType, DbStatus};
+use crate::enums::{self, DbMessageType, DbPriority, DbStatus};
+use crate::events::{self, Appended};
+use crate::idempotency::{self, Claim, ClaimError, Stored};
 use crate::pool::connection;
+use crate::tx::Tx;
+use crate::visibility::{self, message_visible, ticket_visible};
 use crate::{query, rows};
 
-/// The columns `rows::ticket` reads, from a ticket `t` joined with its author `u`.
+/// The columns `rows::ticket` reads, from a ticket `t` joined with its author `u` and
+/// (left) its assignee `a` (see `ticket_joins!`).
 macro_rules! ticket_columns {
     () => {
-        "t.id, t.created_at, t.updated_at, t.author_id, u.email AS author_email, t.topic, t.status"
+        concat!(
+            "t.id, t.created_at, t.updated_at, t.author_id, u.email AS author_email, t.topic, ",
+            "t.status, t.priority, t.assignee_id, a.username AS assignee_username, t.version"
+        )
+    };
+}
+
+macro_rules! ticket_joins {
+    () => {
+        " JOIN users u ON u.id = t.author_id LEFT JOIN users a ON a.id = t.assignee_id"
+    };
+}
+
+/// The columns a data-modifying CTE on `tickets` returns for `ticket_columns!`.
+macro_rules! ticket_returning {
+    () => {
+        "RETURNING id, created_at, updated_at, author_id, topic, status, priority, assignee_id, version"
     };
 }
 
@@ -33,76 +67,89 @@ macro_rules! message_columns {
     };
 }
 
-/// The columns a data-modifying CTE on `tickets` returns for `ticket_columns!`.
-macro_rules! ticket_returning {
-    () => {
-        "RETURNING id, created_at, updated_at, author_id, topic, status"
-    };
-}
-
 // Counting the ticket first locks the author's row, so the count and the tickets
 // cannot drift apart; a missing author yields no row at all.
 const OPEN_TICKET: &str = concat!(
     "WITH u AS (",
     "UPDATE users SET tickets_count = tickets_count + 1 WHERE id = $1 RETURNING id, email",
     "), t AS (",
-    "INSERT INTO tickets (author_id, topic, status) ",
-    "SELECT u.id, $2, $3::ticket_status FROM u ",
+    "INSERT INTO tickets (author_id, topic, status, priority) ",
+    "SELECT u.id, $2, $3, $4 FROM u ",
     ticket_returning!(),
-    "), first_message AS (",
+    "), m AS (",
     "INSERT INTO messages (ticket_id, author_id, type, text) ",
-    "SELECT t.id, t.author_id, $4::message_type, $5 FROM t",
+    "SELECT t.id, t.author_id, $5, $6 FROM t RETURNING id",
     ") ",
     "SELECT ",
     ticket_columns!(),
-    " FROM t JOIN u ON u.id = t.author_id"
+    ", m.id AS message_id FROM t JOIN u ON u.id = t.author_id ",
+    "LEFT JOIN users a ON a.id = t.assignee_id CROSS JOIN m"
 );
 
 const FIND_VISIBLE: &str = concat!(
     "SELECT ",
     ticket_columns!(),
-    " FROM tickets t JOIN users u ON u.id = t.author_id ",
-    "WHERE t.id = $1 AND (t.author_id = $2 OR $3)"
+    " FROM tickets t",
+    ticket_joins!(),
+    " WHERE t.id = $1 AND ",
+    ticket_visible!("t", "$2", "$3")
 );
 
 /// The response label is spelled into the SQL (rather than passed as a parameter) so
-/// that the planner can match the partial index `messages_responses_ticket_id_idx`.
-static STATUS_SNAPSHOT: LazyLock<String> = LazyLock::new(|| {
+/// that the planner can match the partial index `messages_responses_ticket_id_idx`;
+/// `response` is the one type that [`MessageType::is_response`].
+static TICKET_SNAPSHOT: LazyLock<String> = LazyLock::new(|| {
     format!(
         concat!(
             "SELECT ",
             ticket_columns!(),
             ", EXISTS (SELECT 1 FROM messages m WHERE m.ticket_id = t.id AND m.type = '{}') ",
-            "AS has_response ",
-            "FROM tickets t JOIN users u ON u.id = t.author_id ",
-            "WHERE t.id = $1 AND (t.author_id = $2 OR $3)"
+            "AS has_response FROM tickets t",
+            ticket_joins!(),
+            " WHERE t.id = $1 AND ",
+            ticket_visible!("t", "$2", "$3")
         ),
         enums::message_type_label(MessageType::Response)
     )
 });
 
-// Compare-and-set: the status changes only if nobody changed it since it was read.
-const SET_STATUS_IF_CURRENT: &str = concat!(
+// Compare-and-set: the fields change only if those the rules decided on are as they
+// were read (`$2`–`$4`) and, for a conditional request, the version too (`$5`, NULL for
+// none). `NULL` in `$6` and `$7` leaves the status or priority alone; `$8` says whether
+// the assignee changes (to `$9`, which may be NULL).
+const UPDATE_IF_UNCHANGED: &str = concat!(
     "WITH t AS (",
-    "UPDATE tickets SET status = $3::ticket_status, updated_at = now() ",
-    "WHERE id = $1 AND status = $2::ticket_status ",
+    "UPDATE tickets SET status = coalesce($6, status), priority = coalesce($7, priority), ",
+    "assignee_id = CASE WHEN $8 THEN $9 ELSE assignee_id END, ",
+    "version = version + $10, updated_at = CASE WHEN $10 > 0 THEN now() ELSE updated_at END ",
+    "WHERE id = $1 AND status = $2 AND priority = $3 AND assignee_id IS NOT DISTINCT FROM $4 ",
+    "AND ($5::int8 IS NULL OR version = $5) ",
     ticket_returning!(),
-    ") ",
-    "SELECT ",
+    ") SELECT ",
     ticket_columns!(),
-    " FROM t JOIN users u ON u.id = t.author_id"
+    " FROM t",
+    ticket_joins!()
 );
 
-// Updating the ticket row first both moves `updated_at` and locks the row, so a
-// concurrent cancel either happens before (and no message is added) or after.
+const ASSIGNEE_CANDIDATE: &str =
+    "SELECT id, username, is_staff, is_superuser, is_active FROM users WHERE id = $1";
+
+// Updating the ticket row first locks it (so a concurrent cancel happens wholly before
+// or after, and the ticket's event ids grow in commit order), checks that the actor may
+// see it, that its status takes this type (`$4`, from the domain), and the `If-Match`
+// versions (`$5`, NULL for none); it moves `updated_at` and the version only as far as
+// the domain says (`$6`, `$7`): a note moves neither.
 const ADD_MESSAGE: &str = concat!(
     "WITH t AS (",
-    "UPDATE tickets SET updated_at = now() ",
-    "WHERE id = $1 AND (author_id = $2 OR $3) AND status <> $4::ticket_status ",
-    "RETURNING id",
+    "UPDATE tickets t SET updated_at = CASE WHEN $6 THEN now() ELSE updated_at END, ",
+    "version = version + $7 ",
+    "WHERE t.id = $1 AND ",
+    ticket_visible!("t", "$2", "$3"),
+    " AND t.status = ANY ($4) AND ($5::int8[] IS NULL OR t.version = ANY ($5)) ",
+    "RETURNING t.id",
     "), m AS (",
     "INSERT INTO messages (ticket_id, author_id, type, text) ",
-    "SELECT t.id, $2, $5::message_type, $6 FROM t ",
+    "SELECT t.id, $2, $8, $9 FROM t ",
     "RETURNING id, ticket_id, created_at, type, text, author_id",
     ") ",
     "SELECT ",
@@ -110,41 +157,50 @@ const ADD_MESSAGE: &str = concat!(
     " FROM m JOIN users u ON u.id = m.author_id"
 );
 
-/// Why `ADD_MESSAGE` added nothing: the visible ticket's status, or no row.
-const VISIBLE_STATUS: &str =
-    "SELECT t.status FROM tickets t WHERE t.id = $1 AND (t.author_id = $2 OR $3)";
+/// Why `ADD_MESSAGE` added nothing: the visible ticket's state, or no row.
+const VISIBLE_STATE: &str = concat!(
+    "SELECT t.status, t.version FROM tickets t WHERE t.id = $1 AND ",
+    ticket_visible!("t", "$2", "$3")
+);
 
 /// The SQL of one page of visible tickets, and its parameters.
 ///
-/// Each combination of the optional parts (visibility, author filter, status filter,
-/// keyset position, order) gets its own statement text, so every statement's generic
-/// plan fits the one shape it serves: PostgreSQL switches prepared statements to a
-/// generic plan after five runs, and a plan shared between "first page" and "after a
-/// key", or between "own tickets" and "all tickets", cannot use the right index for
-/// both. At most 24 texts exist; each is prepared once per connection.
+/// Each combination of the optional parts (visibility, filters, keyset position,
+/// order) gets its own statement text, so every statement's generic plan fits the one
+/// shape it serves: PostgreSQL switches prepared statements to a generic plan after
+/// five runs, and a plan shared between "first page" and "after a key", or between
+/// "own tickets" and "all tickets", cannot use the right index for both. Each text is
+/// prepared once per connection.
 ///
-/// The statuses of the filter stay a parameter, whose values a generic plan cannot
-/// see; PostgreSQL keeps choosing custom plans for them when the statuses' shares
+/// The statuses and priorities of the filters stay parameters, whose values a generic
+/// plan cannot see; PostgreSQL keeps choosing custom plans for them when their shares
 /// differ. Checked on the bench dataset with `canceled` cut to 200 of 200,000 rows:
 /// after seven runs with mixed statuses the plan was still custom, through
 /// `tickets_status_created_at_id_idx`.
+///
+/// A search is the exception: a rare word wants the matching ids from the text indexes
+/// first, a common one the list's order first, and only the words tell which, so a
+/// search is planned for its own words every time (an unnamed statement).
 struct TicketListQuery<'a> {
     sql: String,
     params: Vec<&'a (dyn ToSql + Sync)>,
+    searches: bool,
 }
 
 impl<'a> TicketListQuery<'a> {
     /// The page is chosen from `tickets` alone, and only its rows are joined with
-    /// their authors (`finish`): joining first made PostgreSQL size the join for the
-    /// whole table, so a deep page on a large table cost more than on a small one.
+    /// their authors and assignees (`finish`): joining first made PostgreSQL size the
+    /// join for the whole table, so a deep page on a large table cost more than on a
+    /// small one.
     fn new() -> Self {
         Self {
             sql: "SELECT t.* FROM tickets t WHERE true".to_owned(),
             params: Vec::new(),
+            searches: false,
         }
     }
 
-    /// Closes the page query (`ORDER BY … LIMIT`) and joins the page's authors.
+    /// Closes the page query (`ORDER BY … LIMIT`) and joins the page's users.
     fn finish(mut self, direction: &str, limit: &'a (dyn ToSql + Sync)) -> Self {
         let order = format!("ORDER BY t.created_at {direction}, t.id {direction}");
         self.push(&format!(" {order} LIMIT $?"), limit);
@@ -152,35 +208,86 @@ impl<'a> TicketListQuery<'a> {
             concat!(
                 "SELECT ",
                 ticket_columns!(),
-                " FROM ({}) t JOIN users u ON u.id = t.author_id {}"
+                " FROM ({}) t",
+                ticket_joins!(),
+                " {}"
             ),
             self.sql, order
         );
         self
     }
 
-    /// Appends `sql` with `$?` replaced by the next parameter's placeholder.
+    /// Appends `sql` with each `$?` replaced by the next parameter's placeholder.
     fn push(&mut self, sql: &str, param: &'a (dyn ToSql + Sync)) -> &mut Self {
         self.params.push(param);
         self.sql
             .push_str(&sql.replace("$?", &format!("${}", self.params.len())));
         self
     }
+
+    /// The placeholder of a parameter to use several times.
+    fn bind(&mut self, param: &'a (dyn ToSql + Sync)) -> String {
+        self.params.push(param);
+        format!("${}", self.params.len())
+    }
+
+    /// Only tickets whose topic matches, or one of whose messages that the viewer may
+    /// see matches. Each table's matches come from its own text index and the ids are
+    /// united: an `OR` across a join could use neither index.
+    fn search(&mut self, params: &'a SearchParams<'a>) {
+        let query = self.bind(&params.text);
+        let viewer = self.bind(params.viewer_id);
+        let sees_all = self.bind(params.sees_all);
+        let internal = self.bind(&params.internal_types);
+        let sees_internal = self.bind(params.sees_internal);
+        let tsquery = format!("websearch_to_tsquery('english', {query})");
+        self.sql.push_str(&format!(
+            concat!(
+                " AND t.id IN (",
+                "SELECT s.id FROM tickets s WHERE s.search @@ {tsquery} AND ",
+                ticket_visible!("s", "{viewer}", "{sees_all}"),
+                " UNION ",
+                "SELECT m.ticket_id FROM messages m JOIN tickets s ON s.id = m.ticket_id ",
+                "WHERE m.search @@ {tsquery} AND ",
+                ticket_visible!("s", "{viewer}", "{sees_all}"),
+                " AND ",
+                message_visible!("m", "{internal}", "{sees_internal}"),
+                ")"
+            ),
+            tsquery = tsquery,
+            viewer = viewer,
+            sees_all = sees_all,
+            internal = internal,
+            sees_internal = sees_internal,
+        ));
+        self.searches = true;
+    }
+}
+
+/// The parameters of a search, which must outlive the list query.
+struct SearchParams<'a> {
+    text: &'a str,
+    viewer_id: &'a i64,
+    sees_all: &'a bool,
+    internal_types: Vec<DbMessageType>,
+    sees_internal: &'a bool,
 }
 
 // One round trip: no row at all means the ticket is absent or not visible; a single
-// row of NULL message columns means a visible ticket without (more) messages.
+// row of NULL message columns means a visible ticket without (more) messages to show.
 macro_rules! list_messages {
     ($keyset:literal, $limit:literal) => {
         concat!(
-            "WITH t AS (SELECT id FROM tickets WHERE id = $1 AND (author_id = $2 OR $3)) ",
-            "SELECT m.* FROM t LEFT JOIN LATERAL (",
+            "WITH t AS (SELECT id FROM tickets t WHERE t.id = $1 AND ",
+            ticket_visible!("t", "$2", "$3"),
+            ") SELECT m.* FROM t LEFT JOIN LATERAL (",
             "SELECT ",
             message_columns!(),
             " FROM messages m JOIN users u ON u.id = m.author_id ",
-            "WHERE m.ticket_id = t.id ",
+            "WHERE m.ticket_id = t.id AND ",
+            message_visible!("m", "$4", "$5"),
             $keyset,
-            "ORDER BY m.created_at, m.id LIMIT ",
+            " ORDER BY m.created_at, m.id LIMIT ",
             $limit,
             ") m ON true ",
             "ORDER BY m.created_at, m.id"
@@ -188,8 +295,8 @@ macro_rules! list_messages {
     };
 }
 
-const LIST_MESSAGES_FIRST: &str = list_messages!("", "$4");
-const LIST_MESSAGES_AFTER: &str = list_messages!("AND (m.created_at, m.id) > ($4, $5) ", "$6");
+const LIST_MESSAGES_FIRST: &str = list_messages!("", "$6");
+const LIST_MESSAGES_AFTER: &str = list_messages!(" AND (m.created_at, m.id) > ($6, $7)", "$8");
 
 /// Tickets and messages in PostgreSQL.
 #[derive(Debug, Clone)]
@@ -203,31 +310,86 @@ impl PgTicketRepository {
     }
 }
 
+/// Commits a write: its events, its idempotency key if any, and `COMMIT`, together.
+async fn commit(
+    tx: Tx,
+    appended: &Appended,
+    stored: Option<&Stored>,
+) -> Result<(), RepositoryError> {
+    let events = appended.params();
+    let key = stored.map(Stored::params);
+    let mut statements: Vec<(&str, query::Params<'_>)> = vec![(events::APPEND, &events)];
+    if let Some(key) = &key {
+        statements.push((idempotency::STORE, key));
+    }
+    tx.commit_with(&statements).await
+}
+
+/// Claims `key` in `tx` when there is one: `Some` answer ends the request (a replay,
+/// or a conflict), with the transaction rolled back.
+async fn claim_key<T, E>(
+    tx: &mut Tx,
+    actor: Caller,
+    key: Option<&Idempotency<T>>,
+) -> Result<Option<Result<Written<T>, E>>, RepositoryError>
+where
+    E: From<domain::idempotency::KeyConflict>,
+{
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    match idempotency::claim(tx, actor, key).await {
+        Ok(Claim::Free) => Ok(None),
+        Ok(Claim::Replay(response)) => Ok(Some(Ok(Written::Replayed(response)))),
+        Err(ClaimError::Conflict(conflict)) => Ok(Some(Err(conflict.into()))),
+        Err(ClaimError::Repository(e)) => Err(e),
+    }
+}
+
 #[async_trait]
 impl TicketRepository for PgTicketRepository {
-    async fn open_ticket_with_first_message(
+    async fn open_ticket(
         &self,
-        author: UserId,
+        actor: Caller,
         topic: Topic,
         text: MessageText,
-    ) -> Result<Ticket, RepositoryError> {
-        let client = connection(&self.pool).await?;
-        let row = query::optional_row(
-            &client,
-            OPEN_TICKET,
-            &[
-                &author.get(),
-                &topic.as_str(),
-                &DbStatus(TicketStatus::Pending),
-                &DbMessageType(MessageType::Request),
-                &text.as_str(),
-            ],
-        )
-        .await?
-        .ok_or_else(|| {
-            RepositoryError::msg(format!("the ticket's author {author} does not exist"))
+        key: Option<Idempotency<Ticket>>,
+    ) -> Result<Written<Ticket>, OpenTicketError> {
+        let mut tx = Tx::new(connection(&self.pool).await?);
+        if let Some(answer) = claim_key(&mut tx, actor, key.as_ref()).await? {
+            tx.rollback().await?;
+            return answer;
+        }
+        let opened = tx
+            .query(
+                OPEN_TICKET,
+                &[
+                    &actor.id.get(),
+                    &topic.as_str(),
+                    &DbStatus(TicketStatus::Pending),
+                    &DbPriority(Priority::default()),
+                    &DbMessageType(MessageType::Request),
+                    &text.as_str(),
+                ],
+            )
+            .await?;
+        let row = opened.first().ok_or_else(|| {
+            RepositoryError::msg(format!("the ticket's author {} does not exist", actor.id))
         })?;
-        rows::ticket(&row)
+        let ticket = rows::ticket(row)?;
+        let message_id = rows::id_of(rows::column(row, "message_id")?, MessageId::new)?;
+        let events = [
+            EventData::TicketCreated {
+                topic: ticket.topic.clone(),
+                status: ticket.status,
+                priority: ticket.priority,
+            },
+            EventData::message_posted(message_id, MessageType::Request),
+        ];
+        let appended = Appended::new(ticket.id, Some(actor), &events);
+        let stored = key.as_ref().map(|key| Stored::new(actor, key, &ticket));
+        commit(tx, &appended, stored.as_ref()).await?;
+        Ok(Written::Fresh(ticket))
     }
 
     async fn find_visible(
@@ -245,20 +407,20 @@ impl TicketRepository for PgTicketRepository {
         row.as_ref().map(rows::ticket).transpose()
     }
 
-    async fn status_snapshot(
+    async fn ticket_snapshot(
         &self,
         viewer: Viewer,
         id: TicketId,
-    ) -> Result<Option<StatusSnapshot>, RepositoryError> {
+    ) -> Result<Option<TicketSnapshot>, RepositoryError> {
         let client = connection(&self.pool).await?;
         let row = query::optional_row(
             &client,
-            &STATUS_SNAPSHOT,
+            &TICKET_SNAPSHOT,
             &[&id.get(), &viewer.user_id.get(), &viewer.sees_all],
         )
         .await?;
         row.map(|row| {
-            Ok(StatusSnapshot {
+            Ok(TicketSnapshot {
                 ticket: rows::ticket(&row)?,
                 has_response: rows::column(&row, "has_response")?,
             })
@@ -266,20 +428,66 @@ impl TicketRepository for PgTicketRepository {
         .transpose()
     }
 
-    async fn set_status_if_current(
+    async fn update_if_unchanged(
         &self,
+        actor: Caller,
         id: TicketId,
-        expected: TicketStatus,
-        new: TicketStatus,
+        expected: ExpectedTicket,
+        changes: TicketChanges,
     ) -> Result<Option<Ticket>, RepositoryError> {
+        let events = changes.events();
+        let increment = workflow::version_increment(&events);
+        let status = changes.status.map(|change| DbStatus(change.to));
+        let priority = changes.priority.map(|change| DbPriority(change.to));
+        let assignee = changes.assignee.map(|change| change.to.map(UserId::get));
+        let mut tx = Tx::new(connection(&self.pool).await?);
+        let updated = tx
+            .query(
+                UPDATE_IF_UNCHANGED,
+                &[
+                    &id.get(),
+                    &DbStatus(expected.status),
+                    &DbPriority(expected.priority),
+                    &expected.assignee.map(UserId::get),
+                    &expected.version.map(TicketVersion::get),
+                    &status,
+                    &priority,
+                    &assignee.is_some(),
+                    &assignee.flatten(),
+                    &increment,
+                ],
+            )
+            .await?;
+        let Some(row) = updated.first() else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let ticket = rows::ticket(row)?;
+        let appended = Appended::new(id, Some(actor), &events);
+        commit(tx, &appended, None).await?;
+        Ok(Some(ticket))
+    }
+
+    async fn assignee_candidate(
+        &self,
+        id: UserId,
+    ) -> Result<Option<AssigneeCandidate>, RepositoryError> {
         let client = connection(&self.pool).await?;
-        let row = query::optional_row(
-            &client,
-            SET_STATUS_IF_CURRENT,
-            &[&id.get(), &DbStatus(expected), &DbStatus(new)],
-        )
-        .await?;
-        row.as_ref().map(rows::ticket).transpose()
+        let row = query::optional_row(&client, ASSIGNEE_CANDIDATE, &[&id.get()]).await?;
+        row.map(|row| {
+            Ok(AssigneeCandidate {
+                user: domain::ticket::UserRef {
+                    id: rows::user_id(&row, "id")?,
+                    username: rows::column(&row, "username")?,
+                },
+                role: Role::from_flags(
+                    rows::column(&row, "is_staff")?,
+                    rows::column(&row, "is_superuser")?,
+                ),
+                is_active: rows::column(&row, "is_active")?,
+            })
+        })
+        .transpose()
     }
 
     async fn list_visible(
@@ -290,6 +498,19 @@ impl TicketRepository for PgTicketRepository {
     ) -> Result<Page<Ticket, CreatedKey>, RepositoryError> {
         let viewer_id = viewer.user_id.get();
         let statuses: Vec<DbStatus> = filter.statuses.iter().copied().map(DbStatus).collect();
+        let priorities: Vec<DbPriority> =
+            filter.priorities.iter().copied().map(DbPriority).collect();
+        let assignee_id = match filter.assignee {
+            Some(AssigneeFilter::User(id)) => Some(id.get()),
+            Some(AssigneeFilter::Nobody) | None => None,
+        };
+        let search = filter.search.as_ref().map(|query| SearchParams {
+            text: query.as_str(),
+            viewer_id: &viewer_id,
+            sees_all: &viewer.sees_all,
+            internal_types: visibility::internal_message_types(),
+            sees_internal: &viewer.sees_internal,
+        });
         let limit = rows::fetch_count(page.limit.get());
         let (comparison, direction) = match filter.order {
             SortOrder::Ascending => (">", "ASC"),
@@ -308,8 +529,23 @@ impl TicketRepository for PgTicketRepository {
                 email,
             );
         }
+        match (&filter.assignee, &assignee_id) {
+            (Some(AssigneeFilter::Nobody), _) => {
+                query.sql.push_str(" AND t.assignee_id IS NULL");
+            }
+            (Some(AssigneeFilter::User(_)), Some(id)) => {
+                query.push(" AND t.assignee_id = $?", id);
+            }
+            (Some(AssigneeFilter::User(_)), None) | (None, _) => {}
+        }
         if !statuses.is_empty() {
             query.push(" AND t.status = ANY ($?)", &statuses);
+        }
+        if !priorities.is_empty() {
+            query.push(" AND t.priority = ANY ($?)", &priorities);
+        }
+        if let Some(search) = &search {
+            query.search(search);
         }
         if let Some(key) = &page.after {
             query
@@ -322,7 +558,11 @@ impl TicketRepository for PgTicketRepository {
         let query = query.finish(direction, &limit);
 
         let client = connection(&self.pool).await?;
-        let fetched = query::rows(&client, &query.sql, &query.params).await?;
+        let fetched = if query.searches {
+            query::rows_planned_each_time(&client, &query.sql, &query.params).await?
+        } else {
+            query::rows(&client, &query.sql, &query.params).await?
+        };
         tickets_page(&fetched, page.limit.get())
     }
 
@@ -335,52 +575,76 @@ impl TicketRepository for PgTicketRepository {
         let own = Viewer {
             user_id: author,
             sees_all: false,
+            sees_internal: false,
         };
         self.list_visible(own, TicketFilter::default(), page).await
     }
 
     async fn add_message(
         &self,
-        viewer: Viewer,
+        actor: Caller,
         id: TicketId,
-        kind: MessageType,
-        text: MessageText,
-    ) -> Result<Message, AddMessageError> {
-        let client = connection(&self.pool).await?;
-        let added = query::optional_row(
-            &client,
-            ADD_MESSAGE,
-            &[
-                &id.get(),
-                &viewer.user_id.get(),
-                &viewer.sees_all,
-                &DbStatus(TicketStatus::Canceled),
-                &DbMessageType(kind),
-                &text.as_str(),
-            ],
-        )
-        .await?;
-        if let Some(row) = added {
-            return Ok(rows::message(&row)?);
+        message: NewMessage,
+        precondition: Option<VersionPrecondition>,
+        key: Option<Idempotency<Message>>,
+    ) -> Result<Written<Message>, AddMessageError> {
+        let viewer = Viewer::from(actor);
+        let kind = message.kind;
+        let accepting: Vec<DbStatus> = kind
+            .accepting_statuses()
+            .into_iter()
+            .map(DbStatus)
+            .collect();
+        let versions: Option<Vec<i64>> = precondition
+            .as_ref()
+            .map(|p| p.versions.iter().map(|v| v.get()).collect());
+        let mut tx = Tx::new(connection(&self.pool).await?);
+        if let Some(answer) = claim_key(&mut tx, actor, key.as_ref()).await? {
+            tx.rollback().await?;
+            return answer;
         }
-        // Nothing was added; find out why. A canceled ticket stays canceled, so this
-        // second look cannot contradict the first.
-        let visible = query::optional_row(
-            &client,
-            VISIBLE_STATUS,
-            &[&id.get(), &viewer.user_id.get(), &viewer.sees_all],
-        )
-        .await?;
-        let status = match &visible {
-            Some(row) => Some(rows::column::<DbStatus>(row, "status")?.0),
-            None => None,
+        let added = tx
+            .query(
+                ADD_MESSAGE,
+                &[
+                    &id.get(),
+                    &viewer.user_id.get(),
+                    &viewer.sees_all,
+                    &accepting,
+                    &versions,
+                    &kind.moves_ticket(),
+                    &kind.version_increment(),
+                    &DbMessageType(kind),
+                    &message.text.as_str(),
+                ],
+            )
+            .await?;
+        if let Some(row) = added.first() {
+            let message = rows::message(row)?;
+            let events = [EventData::message_posted(message.id, kind)];
+            let appended = Appended::new(id, Some(actor), &events);
+            let stored = key.as_ref().map(|key| Stored::new(actor, key, &message));
+            commit(tx, &appended, stored.as_ref()).await?;
+            return Ok(Written::Fresh(message));
+        }
+        // Nothing was added; find out why, in the same transaction. A canceled ticket
+        // stays canceled and versions only grow, so this second look cannot clear a
+        // refusal of the first.
+        let state = tx
+            .query(
+                VISIBLE_STATE,
+                &[&id.get(), &viewer.user_id.get(), &viewer.sees_all],
+            )
+            .await?;
+        tx.rollback().await?;
+        let Some(row) = state.first() else {
+            return Err(AddMessageError::TicketNotFound);
         };
-        Err(match status {
-            Some(TicketStatus::Canceled) => AddMessageError::TicketCanceled,
-            // Absent or invisible; or (only with a ticket created in between) absent
-            // when the message was tried, which is the answer that counts.
-            Some(TicketStatus::Pending | TicketStatus::Resolved | TicketStatus::Unresolved)
-            | None => AddMessageError::TicketNotFound,
+        let status = rows::column::<DbStatus>(row, "status")?.0;
+        Err(if kind.accepted_in(status) {
+            AddMessageError::PreconditionFailed
+        } else {
+            AddMessageError::NotAccepted(status)
         })
     }
 
@@ -392,13 +656,21 @@ impl TicketRepository for PgTicketRepository {
     ) -> Result<Option<Page<Message, CreatedKey>>, RepositoryError> {
         let client = connection(&self.pool).await?;
         let (id, viewer_id) = (id.get(), viewer.user_id.get());
+        let internal = visibility::internal_message_types();
         let limit = rows::fetch_count(page.limit.get());
         let fetched = match page.after {
             None => {
                 query::rows(
                     &client,
                     LIST_MESSAGES_FIRST,
-                    &[&id, &viewer_id, &viewer.sees_all, &limit],
+                    &[
+                        &id,
+                        &viewer_id,
+                        &viewer.sees_all,
+                        &internal,
+                        &viewer.sees_internal,
+                        &limit,
+                    ],
                 )
                 .await?
             }
@@ -410,6 +682,8 @@ impl TicketRepository for PgTicketRepository {
                         &id,
                         &viewer_id,
                         &viewer.sees_all,
+                        &internal,
+                        &viewer.sees_internal,
                         &key.created_at,
                         &key.id,
                         &limit,
@@ -433,12 +707,84 @@ impl TicketRepository for PgTicketRepository {
             rows::message_key,
         )))
     }
+
+    async fn list_events(
+        &self,
+        viewer: Viewer,
+        id: TicketId,
+        page: PageRequest<EventId>,
+    ) -> Result<Option<Page<TicketEvent, EventId>>, RepositoryError> {
+        let client = connection(&self.pool).await?;
+        let (id, viewer_id) = (id.get(), viewer.user_id.get());
+        let limit = rows::fetch_count(page.limit.get());
+        let fetched = match page.after {
+            None => {
+                query::rows(
+                    &client,
+                    events::LIST_FIRST,
+                    &[
+                        &id,
+                        &viewer_id,
+                        &viewer.sees_all,
+                        &viewer.sees_internal,
+                        &limit,
+                    ],
+                )
+                .await?
+            }
+            Some(after) => {
+                query::rows(
+                    &client,
+                    events::LIST_AFTER,
+                    &[
+                        &id,
+                        &viewer_id,
+                        &viewer.sees_all,
+                        &viewer.sees_internal,
+                        &after.get(),
+                        &limit,
+                    ],
+                )
+                .await?
+            }
+        };
+        if fetched.is_empty() {
+            return Ok(None);
+        }
+        let mut found = Vec::with_capacity(fetched.len());
+        for row in &fetched {
+            if let Some(event) = events::event(row)? {
+                found.push(event);
+            }
+        }
+        Ok(Some(rows::page(found, page.limit.get(), |event| event.id)))
+    }
+
+    async fn forget_idempotency_keys(
+        &self,
+        cutoff: OffsetDateTime,
+    ) -> Result<u64, RepositoryError> {
+        let client = connection(&self.pool).await?;
+        let statement = client
+            .prepare_cached(idempotency::FORGET)
+            .await
+            .map_err(crate::error::db)?;
+        let mut forgotten = 0;
+        // In batches, so that no statement holds many row locks or runs for long.
+        loop {
+            let deleted = client
+                .execute(&statement, &[&cutoff, &idempotency::FORGET_BATCH])
+                .await
+                .map_err(crate::error::db)?;
+            forgotten += deleted;
+            if deleted < idempotency::FORGET_BATCH.unsigned_abs() {
+                return Ok(forgotten);
+            }
+        }
+    }
 }
 
-fn tickets_page(
-    fetched: &[tokio_postgres::Row],
-    limit: u16,
-) -> Result<Page<Ticket, CreatedKey>, RepositoryError> {
+fn tickets_page(fetched: &[Row], limit: u16) -> Result<Page<Ticket, CreatedKey>, RepositoryError> {
     let tickets = fetched
         .iter()
         .map(rows::ticket)

@@ -128,7 +128,7 @@ impl UserRepository for PgUserRepository {
             if is_email_taken(&e) {
                 CreateUserError::EmailTaken
             } else {
-                CreateUserError::Repository(RepositoryError::new(e))
+                CreateUserError::Repository(crate::error::db(e))
             }
         })?
         .ok_or_else(|| RepositoryError::msg("INSERT … RETURNING returned no row"))?;

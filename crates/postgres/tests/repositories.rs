@@ -6,8 +6,13 @@
 #![allow(clippy::expect_used)]
 
 mod repositories {
+    pub mod errors;
+    pub mod events;
+    pub mod idempotency;
+    pub mod messages;
     pub mod migrations;
     pub mod pagination;
+    pub mod search;
     pub mod support;
     pub mod tickets;
     pub mod users;

@@ -10,7 +10,8 @@ use time::OffsetDateTime;
 use super::*;
 use crate::page::PageLimit;
 use crate::ports::{Credentials, MockPasswordHasher, MockTicketRepository, MockUserRepository};
-use crate::{TicketId, TicketStatus};
+use crate::ticket::TicketVersion;
+use crate::{Priority, TicketId, TicketStatus};
 
 const CUSTOMER: i64 = 1;
 const OTHER_CUSTOMER: i64 = 2;
@@ -405,6 +406,9 @@ fn tickets_of(author: UserId) -> Page<Ticket, CreatedKey> {
             author_email: format!("user{author}@post.io"),
             topic: "new discount".to_owned(),
             status: TicketStatus::Pending,
+            priority: Priority::Normal,
+            assignee: None,
+            version: TicketVersion::FIRST,
         }],
         next: None,
     }

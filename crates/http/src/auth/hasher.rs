@@ -56,14 +56,22 @@ async fn run_blocking<T: Send + 'static>(
     wait_timeout: Duration,
     work: impl FnOnce() -> Result<T, bcrypt::BcryptError> + Send + 'static,
 ) -> Result<T, RepositoryError> {
+    // Saturation, and a closed semaphore or a cancelled task (the process is stopping),
+    // are outages; a panic or a bcrypt failure (a malformed stored hash) is a bug.
     let _permit = tokio::time::timeout(wait_timeout, permits.acquire())
         .await
-        .map_err(|_| RepositoryError::new(HashingSaturated(wait_timeout)))?
-        .map_err(RepositoryError::new)?;
+        .map_err(|_| RepositoryError::unavailable(HashingSaturated(wait_timeout)))?
+        .map_err(RepositoryError::unavailable)?;
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(RepositoryError::new)?
-        .map_err(RepositoryError::new)
+        .map_err(|e| {
+            if e.is_cancelled() {
+                RepositoryError::unavailable(e)
+            } else {
+                RepositoryError::unexpected(e)
+            }
+        })?
+        .map_err(RepositoryError::unexpected)
 }
 
 #[async_trait]

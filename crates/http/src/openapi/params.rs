@@ -6,7 +6,7 @@
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
 use utoipa::IntoParams;
 
-use super::schemas::TicketStatus;
+use super::schemas::{Priority, TicketStatus};
 
 /// `/tickets/{id}` and below.
 #[derive(IntoParams)]
@@ -55,8 +55,8 @@ pub struct PageParams {
         example = 20
     )]
     limit: u16,
-    /// Where to continue: copy it from the `Link` header of the previous page. Any
-    /// other value gets `400`.
+    /// Where to continue: copy it from the `Link` header of the previous page. Empty is
+    /// the first page; any other value gets `400`.
     #[param(required = false)]
     cursor: String,
 }
@@ -76,6 +76,63 @@ pub struct TicketFilterParams {
     // No NUL, as everywhere (a `schema_with` here would drop this description).
     #[param(required = false, pattern = r"^[^\u0000]*$", example = "user@post.io")]
     author: String,
+    /// Staff only (ignored for customers): `me`, `none` (unassigned) or a user id.
+    #[param(
+        required = false,
+        pattern = r"^(me|none|[1-9][0-9]{0,18})$",
+        example = "me"
+    )]
+    assignee: String,
+    /// Only tickets of one of these priorities, comma-separated: `priority=high,urgent`.
+    #[param(required = false, style = Form, explode = false, min_items = 1, inline)]
+    priority: Vec<Priority>,
+    /// Full-text search of the topic and the messages (English stemming; quoted phrases,
+    /// `or`, `-word`). Blank is no search.
+    #[param(
+        required = false,
+        max_length = 256,
+        pattern = r"^[^\u0000]*$",
+        example = "charged twice"
+    )]
+    q: String,
+}
+
+/// `If-Match` on a write to a ticket.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IfMatchHeader {
+    /// The ticket's `ETag` (`"<version>"`) as last read: the write happens only if the
+    /// ticket is still at that version, else `412`. `*` matches any ticket.
+    #[param(rename = "If-Match", required = false, example = "\"3\"")]
+    if_match: String,
+}
+
+/// `If-None-Match` on reading a ticket.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IfNoneMatchHeader {
+    /// The `ETag` of the copy the client has: `304` when it is still current.
+    #[param(rename = "If-None-Match", required = false, example = "\"3\"")]
+    if_none_match: String,
+}
+
+/// `Idempotency-Key` on a write that creates something.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyKeyHeader {
+    /// 1 to 255 visible ASCII characters, chosen by the client for this one request
+    /// (a UUID, say), remembered for 24 hours: a repeat of the same request gets the
+    /// first response again, another request with the key gets `422`, a repeat while
+    /// the first still runs gets `409`.
+    #[param(
+        rename = "Idempotency-Key",
+        required = false,
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[\x21-\x7e]+$",
+        example = "8e03978e-40d5-43e8-bc93-6894a57f9324"
+    )]
+    idempotency_key: String,
 }
 
 #[derive(utoipa::ToSchema)]

@@ -76,7 +76,8 @@ problem_response!(
     Forbidden,
     403,
     "Forbidden",
-    "The caller is authenticated but their role does not allow this request.",
+    "The caller is authenticated but their role does not allow this request (`staff_only`: \
+     a customer sent `priority`, `assignee_id` or `\"internal\": true`).",
     "Your role does not allow this request.",
     "forbidden"
 );
@@ -95,9 +96,20 @@ problem_response!(
     Conflict,
     409,
     "Conflict",
-    "The request conflicts with the current state.",
+    "The request conflicts with the current state, or a request with the same \
+     `Idempotency-Key` is still running (`idempotency_key_in_use`).",
     "A ticket can be resolved only after staff have responded to it.",
     "response_required"
+);
+
+problem_response!(
+    PreconditionFailed,
+    412,
+    "Precondition Failed",
+    "`If-Match` does not hold the ticket's current `ETag`: the ticket changed since it \
+     was read. Nothing changed.",
+    "The ticket has changed since the version in If-Match; read it again.",
+    "precondition_failed"
 );
 
 problem_response!(
@@ -120,6 +132,16 @@ problem_response!(
 );
 
 problem_response!(
+    UnprocessableContent,
+    422,
+    "Unprocessable Entity",
+    "The `Idempotency-Key` was first used for another request (another method, path or \
+     body).",
+    "This Idempotency-Key was used for another request (another method, path or body); use a new key for a new request.",
+    "idempotency_key_reused"
+);
+
+problem_response!(
     TooManyRequests,
     429,
     "Too Many Requests",
@@ -133,6 +155,15 @@ problem_response!(
 );
 
 problem_response!(
+    InternalServerError,
+    500,
+    "Internal Server Error",
+    "A bug: the cause is logged (with the request id), never sent.",
+    "An unexpected error occurred.",
+    "internal_error"
+);
+
+problem_response!(
     ServiceUnavailable,
     503,
     "Service Unavailable",
@@ -140,3 +171,19 @@ problem_response!(
     "The service is temporarily unavailable; try again shortly.",
     "service_unavailable"
 );
+
+/// `304 Not Modified`: `If-None-Match` holds the ticket's current `ETag`; no body.
+pub struct NotModified;
+
+impl<'r> ToResponse<'r> for NotModified {
+    fn response() -> (&'r str, RefOr<Response>) {
+        let response = ResponseBuilder::new()
+            .description(
+                "`If-None-Match` holds the ticket's current `ETag`: the copy the client has \
+                 is current. No body.",
+            )
+            .header("ETag", header("`\"<version>\"`.", Type::String))
+            .build();
+        ("NotModified", response.into())
+    }
+}

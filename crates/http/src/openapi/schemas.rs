@@ -131,6 +131,73 @@ pub fn message_text() -> ObjectBuilder {
     .max_length(Some(10_000))
 }
 
+/// A status to set, or `null` (or absent) to leave it.
+pub fn optional_status() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(["pending", "resolved", "unresolved", "canceled"]))
+        .description(Some(
+            "The status to set (see the operation for who may set which), or null to leave it.",
+        ))
+}
+
+/// A priority to set, or `null` (or absent) to leave it.
+pub fn optional_priority() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(["low", "normal", "high", "urgent"]))
+        .description(Some(
+            "Staff only: the priority to set, or null to leave it.",
+        ))
+}
+
+/// A user id to assign, or `null` to unassign.
+pub fn assignee_id() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+        .format(Some(utoipa::openapi::schema::SchemaFormat::KnownFormat(
+            utoipa::openapi::schema::KnownFormat::Int64,
+        )))
+        .description(Some(
+            "Staff only: the id of an active member of staff to assign the ticket to \
+             (anything else gets `400` `assignee_invalid`), or null to unassign.",
+        ))
+}
+
+/// A boolean that may also be `null` (read as absent).
+pub fn optional_flag() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Boolean, Type::Null]))
+        .default(Some(serde_json::Value::Bool(false)))
+}
+
+/// A ticket's priority. New tickets are `normal`.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum Priority {
+    Low,
+    Normal,
+    High,
+    Urgent,
+}
+
+/// The type of a ticket event (see `GET /tickets/{id}/events`).
+#[derive(ToSchema)]
+pub enum EventType {
+    #[schema(rename = "ticket.created")]
+    TicketCreated,
+    #[schema(rename = "message.created")]
+    MessageCreated,
+    #[schema(rename = "note.created")]
+    NoteCreated,
+    #[schema(rename = "ticket.status_changed")]
+    StatusChanged,
+    #[schema(rename = "ticket.priority_changed")]
+    PriorityChanged,
+    #[schema(rename = "ticket.assigned")]
+    Assigned,
+}
+
 /// A ticket's status. `pending` is where every ticket starts; `canceled` is final.
 #[derive(ToSchema)]
 #[schema(rename_all = "lowercase")]
@@ -141,12 +208,14 @@ pub enum TicketStatus {
     Canceled,
 }
 
-/// `request` is written by a customer, `response` by staff, `other` by the system.
+/// `request` is written by a customer, `response` by staff, `note` by staff for staff
+/// only (internal), `other` by the system.
 #[derive(ToSchema)]
 #[schema(rename_all = "lowercase")]
 pub enum MessageType {
     Request,
     Response,
+    Note,
     Other,
 }
 

@@ -1,29 +1,32 @@
 //! A model-based property test: random sequences of (actor, action) run against the
 //! service and against a pure model of the contract (who sees which ticket, the status
-//! table, who writes which kind of message), compared response by response and in the
-//! final state.
+//! table, who writes which kind of message, priority, assignment, internal notes, the
+//! ticket's version and `If-Match`, and the history each caller sees), compared
+//! response by response and in the final state.
 //!
 //! One application serves every case; each case has fresh users (customers A and B,
-//! staff S), so cases do not see each other's tickets except in staff's list, which is
-//! filtered to the case's authors. `PROPTEST_CASES` overrides the number of cases.
+//! staff S, and staff S2, who never acts but can be assigned), so cases do not see each
+//! other's tickets except in staff's list, which is filtered to the case's authors.
+//! `PROPTEST_CASES` overrides the number of cases.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use reqwest::{Method, Response};
-use serde_json::Value;
+use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use crate::helpers::{check_problem_among, spawn_app, timestamp_field, Actor, TestApp};
+use crate::helpers::{check_problem_among, send, spawn_app, timestamp_field, Actor, TestApp};
 use crate::status::{self, Outcome, State};
 
-/// Cases when `PROPTEST_CASES` is unset: each costs a tenth of a second or so.
+/// Cases when `PROPTEST_CASES` is unset: each costs a fifth of a second or so.
 const CASES: u32 = 64;
 /// `TicketRef::Any` ranges over `0..TICKET_REFS` (a case opens a few tickets, so the
 /// higher ones often name none), `TicketRef::Visible` over half of that.
 const TICKET_REFS: usize = 6;
-/// Where the ids of tickets that do not exist start: far beyond any this suite creates.
+/// Where the ids of tickets (and users) that do not exist start: far beyond any this
+/// suite creates.
 const MISSING_IDS: i64 = 1 << 50;
 
 // ---- the model ------------------------------------------------------------------------
@@ -60,6 +63,32 @@ impl Status {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Priority {
+    Low,
+    Normal,
+    High,
+    Urgent,
+}
+
+impl Priority {
+    fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Normal => "normal",
+            Priority::High => "high",
+            Priority::Urgent => "urgent",
+        }
+    }
+}
+
+/// A member of staff a ticket can be assigned to: S, or S2 (who never acts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Staff {
+    S,
+    S2,
+}
+
 /// A ticket named by its place in the case, not by id, so that shrinking keeps meaning.
 #[derive(Debug, Clone, Copy)]
 enum TicketRef {
@@ -70,14 +99,79 @@ enum TicketRef {
     Any(usize),
 }
 
+/// The `priority` a request sends.
+#[derive(Debug, Clone, Copy)]
+enum PriorityArg {
+    Known(Priority),
+    /// A name that is no priority.
+    Unknown,
+}
+
+impl PriorityArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            PriorityArg::Known(priority) => priority.as_str(),
+            PriorityArg::Unknown => "critical",
+        }
+    }
+}
+
+/// The `assignee_id` a request sends.
+#[derive(Debug, Clone, Copy)]
+enum AssigneeArg {
+    Staff(Staff),
+    /// `null`: unassign.
+    Nobody,
+    /// Customer A's id: no member of staff.
+    Customer,
+    /// An id that no user has.
+    Missing,
+}
+
+impl AssigneeArg {
+    /// The assignee it asks for; `None` when it names no active member of staff.
+    fn target(self) -> Option<Option<Staff>> {
+        match self {
+            AssigneeArg::Staff(staff) => Some(Some(staff)),
+            AssigneeArg::Nobody => Some(None),
+            AssigneeArg::Customer | AssigneeArg::Missing => None,
+        }
+    }
+}
+
+/// The `If-Match` a write sends: none, the ETag the model believes current, or another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IfMatch {
+    Absent,
+    Current,
+    Stale,
+}
+
+/// `PUT` or `PATCH /tickets/{id}`. `PUT` always sends a status, and reads nothing else
+/// of what it sends.
+#[derive(Debug, Clone)]
+struct ChangeRequest {
+    method: Method,
+    status: Option<Status>,
+    priority: Option<PriorityArg>,
+    assignee: Option<AssigneeArg>,
+    if_match: IfMatch,
+}
+
 #[derive(Debug, Clone)]
 enum Action {
     Open,
-    Post(TicketRef),
-    SetStatus(TicketRef, Status, Method),
+    /// A message; `internal` asks for a note.
+    Post {
+        ticket: TicketRef,
+        internal: bool,
+        if_match: IfMatch,
+    },
+    Change(TicketRef, ChangeRequest),
     Get(TicketRef),
     List,
     Messages(TicketRef),
+    History(TicketRef),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,12 +183,52 @@ struct Message {
     text: String,
 }
 
+impl Message {
+    fn is_note(&self) -> bool {
+        self.kind == "note"
+    }
+}
+
+/// An entry of a ticket's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Event {
+    Created,
+    /// The `message.created` or `note.created` of the ticket's message with this index.
+    Posted(usize),
+    Status {
+        from: Status,
+        to: Status,
+    },
+    Priority {
+        from: Priority,
+        to: Priority,
+    },
+    Assigned {
+        from: Option<Staff>,
+        to: Option<Staff>,
+    },
+}
+
+/// The events one request recorded. The contract does not order the events of one
+/// write (opening a ticket, or a `PATCH` of several fields), so neither does the model.
+#[derive(Debug, Clone)]
+struct Write {
+    actor: Who,
+    events: Vec<Event>,
+}
+
 #[derive(Debug, Clone)]
 struct Ticket {
     id: i64,
     author: Who,
+    topic: String,
     status: Status,
+    priority: Priority,
+    assignee: Option<Staff>,
+    /// The ETag: 1 when opened, and one more for each event that customers may see.
+    version: i64,
     messages: Vec<Message>,
+    history: Vec<Write>,
     /// As last reported; unknown after a message moved it.
     updated_at: Option<OffsetDateTime>,
 }
@@ -112,7 +246,79 @@ impl Ticket {
             (Status::Canceled, true) => State::CanceledWithResponse,
         }
     }
+
+    fn event_type(&self, event: &Event) -> &'static str {
+        match event {
+            Event::Created => "ticket.created",
+            Event::Posted(n) if self.messages[*n].is_note() => "note.created",
+            Event::Posted(_) => "message.created",
+            Event::Status { .. } => "ticket.status_changed",
+            Event::Priority { .. } => "ticket.priority_changed",
+            Event::Assigned { .. } => "ticket.assigned",
+        }
+    }
+
+    /// Only staff see it.
+    fn is_internal(&self, event: &Event) -> bool {
+        matches!(event, Event::Posted(n) if self.messages[*n].is_note())
+    }
+
+    /// Records what `actor` did; the version grows by the events that customers see.
+    fn record(&mut self, actor: Who, events: Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        let visible = events.iter().filter(|e| !self.is_internal(e)).count();
+        self.version += visible as i64;
+        self.history.push(Write { actor, events });
+    }
+
+    /// Makes the changes of a permitted request, with their events; whether any.
+    fn apply(&mut self, actor: Who, changes: Changes) -> bool {
+        let mut events = Vec::new();
+        if let Some(to) = changes.status {
+            events.push(Event::Status {
+                from: self.status,
+                to,
+            });
+            self.status = to;
+        }
+        if let Some(to) = changes.priority {
+            events.push(Event::Priority {
+                from: self.priority,
+                to,
+            });
+            self.priority = to;
+        }
+        if let Some(to) = changes.assignee {
+            events.push(Event::Assigned {
+                from: self.assignee,
+                to,
+            });
+            self.assignee = to;
+        }
+        let changed = !events.is_empty();
+        self.record(actor, events);
+        changed
+    }
+
+    /// Message ids the service told: (index, id).
+    fn learn(&mut self, ids: Vec<(usize, i64)>) {
+        for (n, id) in ids {
+            self.messages[n].id = Some(id);
+        }
+    }
 }
+
+/// What a permitted change request changes: the new values of the fields that differ.
+#[derive(Debug, Default)]
+struct Changes {
+    status: Option<Status>,
+    priority: Option<Priority>,
+    assignee: Option<Option<Staff>>,
+}
+
+type Refusal = Vec<(u16, &'static str)>;
 
 /// What the contract says of the case's data.
 #[derive(Debug, Default)]
@@ -153,6 +359,111 @@ impl Model {
         status::expected(standing, ticket.state(), target.as_str())
     }
 
+    /// What `PUT` or `PATCH` does: the changes it makes, or the refusals the contract
+    /// allows. Where the contract orders no checks, the service's decision does: what
+    /// the body alone decides, then the ticket's existence, then `If-Match`, then the
+    /// rules of its state.
+    fn change(&self, who: Who, n: usize, request: &ChangeRequest) -> Result<Changes, Refusal> {
+        // `PUT` reads only the status.
+        let (priority, assignee) = if request.method == Method::PATCH {
+            (request.priority, request.assignee)
+        } else {
+            (None, None)
+        };
+        let status = request
+            .status
+            .map(|target| (target, self.status_change(who, n, target)));
+        // "A status this caller may never set" is the body's fault as much as the
+        // ticket's: whenever the table refuses it so, that answer is the contract's too.
+        let never_allowed = matches!(&status, Some((_, Outcome::Refused(allowed)))
+            if allowed.contains(&(400, "status_not_allowed")));
+        let mut body: Refusal = Vec::new();
+        if request.status.is_none() && priority.is_none() && assignee.is_none() {
+            body.push((400, "invalid_body"));
+        }
+        if !who.is_staff() && (priority.is_some() || assignee.is_some()) {
+            body.push((403, "staff_only"));
+        }
+        if matches!(priority, Some(PriorityArg::Unknown)) {
+            body.push((400, "priority_invalid"));
+        }
+        if assignee.is_some_and(|a| a.target().is_none()) {
+            body.push((400, "assignee_invalid"));
+        }
+        if !body.is_empty() {
+            if never_allowed {
+                body.push((400, "status_not_allowed"));
+            }
+            return Err(body);
+        }
+        let Some(ticket) = self.visible(who, n) else {
+            return Err(match status {
+                Some((_, Outcome::Refused(allowed))) => allowed,
+                _ => vec![(404, "ticket_not_found")],
+            });
+        };
+        if request.if_match == IfMatch::Stale {
+            let mut allowed = vec![(412, "precondition_failed")];
+            if never_allowed {
+                allowed.push((400, "status_not_allowed"));
+            }
+            return Err(allowed);
+        }
+        let mut changes = Changes::default();
+        match status {
+            Some((_, Outcome::Refused(allowed))) => return Err(allowed),
+            Some((target, Outcome::Changed)) => changes.status = Some(target),
+            Some((_, Outcome::Unchanged)) | None => {}
+        }
+        if let Some(PriorityArg::Known(to)) = priority {
+            changes.priority = (to != ticket.priority).then_some(to);
+        }
+        if let Some(to) = assignee.and_then(AssigneeArg::target) {
+            changes.assignee = (to != ticket.assignee).then_some(to);
+        }
+        if (changes.priority.is_some() || changes.assignee.is_some())
+            && ticket.status == Status::Canceled
+        {
+            return Err(vec![(409, "ticket_canceled")]);
+        }
+        Ok(changes)
+    }
+
+    /// What posting a message does: the type it gets, or the refusals allowed.
+    fn post(
+        &self,
+        who: Who,
+        n: usize,
+        internal: bool,
+        if_match: IfMatch,
+    ) -> Result<&'static str, Refusal> {
+        if internal && !who.is_staff() {
+            return Err(vec![(403, "staff_only")]);
+        }
+        let Some(ticket) = self.visible(who, n) else {
+            return Err(vec![(404, "ticket_not_found")]);
+        };
+        let kind = match (internal, who.is_staff()) {
+            (true, _) => "note",
+            (false, true) => "response",
+            (false, false) => "request",
+        };
+        let stale = if_match == IfMatch::Stale;
+        let mut refused = Vec::new();
+        if stale {
+            refused.push((412, "precondition_failed"));
+        }
+        // The contract orders no "canceled" before or after `If-Match` for messages.
+        if ticket.status == Status::Canceled && kind != "note" {
+            refused.push((409, "ticket_canceled"));
+        }
+        if refused.is_empty() {
+            Ok(kind)
+        } else {
+            Err(refused)
+        }
+    }
+
     /// The tickets `who` lists, oldest first.
     fn listed(&self, who: Who) -> Vec<&Ticket> {
         self.tickets
@@ -188,26 +499,102 @@ fn target(who: Who) -> impl Strategy<Value = Status> {
     ]
 }
 
-fn action(who: Who) -> impl Strategy<Value = Action> {
-    let method = prop_oneof![Just(Method::PATCH), Just(Method::PUT)];
+fn priority() -> impl Strategy<Value = PriorityArg> {
     prop_oneof![
-        3 => Just(Action::Open),
-        3 => ticket().prop_map(Action::Post),
-        5 => (ticket(), target(who), method)
-            .prop_map(|(n, status, method)| Action::SetStatus(n, status, method)),
-        1 => ticket().prop_map(Action::Get),
-        1 => Just(Action::List),
-        1 => ticket().prop_map(Action::Messages),
+        2 => Just(PriorityArg::Known(Priority::Low)),
+        2 => Just(PriorityArg::Known(Priority::Normal)),
+        2 => Just(PriorityArg::Known(Priority::High)),
+        2 => Just(PriorityArg::Known(Priority::Urgent)),
+        1 => Just(PriorityArg::Unknown),
     ]
 }
 
-fn step() -> impl Strategy<Value = (Who, Action)> {
-    prop_oneof![Just(Who::A), Just(Who::B), Just(Who::S)]
-        .prop_flat_map(|who| (Just(who), action(who)))
+fn assignee() -> impl Strategy<Value = AssigneeArg> {
+    prop_oneof![
+        3 => Just(AssigneeArg::Staff(Staff::S)),
+        3 => Just(AssigneeArg::Staff(Staff::S2)),
+        2 => Just(AssigneeArg::Nobody),
+        1 => Just(AssigneeArg::Customer),
+        1 => Just(AssigneeArg::Missing),
+    ]
 }
 
+fn if_match() -> impl Strategy<Value = IfMatch> {
+    prop_oneof![
+        4 => Just(IfMatch::Absent),
+        2 => Just(IfMatch::Current),
+        1 => Just(IfMatch::Stale),
+    ]
+}
+
+/// `PATCH` mostly, `PUT` (which always sends a status) sometimes. Customers seldom send
+/// the staff fields (they only ever get `403`), so that their requests mostly reach the
+/// status rules.
+fn change(who: Who) -> impl Strategy<Value = ChangeRequest> {
+    let (with_status, with_staff_field) = if who.is_staff() {
+        (0.6, 0.5)
+    } else {
+        (0.85, 0.1)
+    };
+    let method = prop_oneof![3 => Just(Method::PATCH), 1 => Just(Method::PUT)];
+    (
+        method,
+        prop::option::weighted(with_status, target(who)),
+        target(who),
+        prop::option::weighted(with_staff_field, priority()),
+        prop::option::weighted(with_staff_field, assignee()),
+        if_match(),
+    )
+        .prop_map(
+            |(method, status, put_status, priority, assignee, if_match)| {
+                let status = if method == Method::PUT {
+                    Some(status.unwrap_or(put_status))
+                } else {
+                    status
+                };
+                ChangeRequest {
+                    method,
+                    status,
+                    priority,
+                    assignee,
+                    if_match,
+                }
+            },
+        )
+}
+
+fn action(who: Who) -> impl Strategy<Value = Action> {
+    // Staff write notes half the time; customers try now and then.
+    let internal = prop::bool::weighted(if who.is_staff() { 0.5 } else { 0.15 });
+    prop_oneof![
+        3 => Just(Action::Open),
+        4 => (ticket(), internal, if_match()).prop_map(|(ticket, internal, if_match)| {
+            Action::Post { ticket, internal, if_match }
+        }),
+        7 => (ticket(), change(who)).prop_map(|(n, request)| Action::Change(n, request)),
+        1 => ticket().prop_map(Action::Get),
+        1 => Just(Action::List),
+        1 => ticket().prop_map(Action::Messages),
+        1 => ticket().prop_map(Action::History),
+    ]
+}
+
+/// Staff act as often as both customers: most of what is new is theirs to do.
+fn who() -> impl Strategy<Value = Who> {
+    prop_oneof![1 => Just(Who::A), 1 => Just(Who::B), 2 => Just(Who::S)]
+}
+
+fn step() -> impl Strategy<Value = (Who, Action)> {
+    who().prop_flat_map(|who| (Just(who), action(who)))
+}
+
+/// A case opens a ticket first, so that its first steps do not all end in `404`.
 fn sequences() -> impl Strategy<Value = Vec<(Who, Action)>> {
-    prop::collection::vec(step(), 10..=30)
+    (who(), prop::collection::vec(step(), 0..=40)).prop_map(|(opener, steps)| {
+        let mut sequence = vec![(opener, Action::Open)];
+        sequence.extend(steps);
+        sequence
+    })
 }
 
 // ---- running a case against the service -------------------------------------------------
@@ -216,6 +603,8 @@ fn sequences() -> impl Strategy<Value = Vec<(Who, Action)>> {
 struct Case<'a> {
     app: &'a TestApp,
     actors: [Actor; 3],
+    /// S2: staff who can be assigned and never acts.
+    s2: Actor,
     model: Model,
 }
 
@@ -238,12 +627,25 @@ impl<'a> Case<'a> {
                 app.customer().await,
                 app.staff().await,
             ],
+            s2: app.staff().await,
             model: Model::default(),
         }
     }
 
     fn actor(&self, who: Who) -> &Actor {
         &self.actors[who as usize]
+    }
+
+    fn staff_id(&self, staff: Staff) -> i64 {
+        match staff {
+            Staff::S => self.actor(Who::S).id,
+            Staff::S2 => self.s2.id,
+        }
+    }
+
+    /// `null`, or the id of the member of staff.
+    fn assignee_json(&self, assignee: Option<Staff>) -> Value {
+        assignee.map_or(Value::Null, |staff| json!(self.staff_id(staff)))
     }
 
     fn who_wrote(&self, email: &str) -> Option<Who> {
@@ -277,64 +679,117 @@ impl<'a> Case<'a> {
             .map_or(MISSING_IDS + n as i64, |t| t.id)
     }
 
+    /// The `If-Match` value for the `n`th ticket: the version the model believes
+    /// current, or another one.
+    fn if_match(&self, n: usize, if_match: IfMatch) -> Option<String> {
+        let current = self.model.tickets.get(n).map_or(1, |t| t.version);
+        let version = match if_match {
+            IfMatch::Absent => return None,
+            IfMatch::Current => current,
+            IfMatch::Stale if current > 1 => current - 1,
+            IfMatch::Stale => current + 1,
+        };
+        Some(format!("\"{version}\""))
+    }
+
+    /// Sends `body` as JSON as `who`, with `If-Match` when given.
+    async fn write(
+        &self,
+        who: Who,
+        method: Method,
+        path: &str,
+        body: &Value,
+        if_match: Option<String>,
+    ) -> Response {
+        let mut request = self
+            .app
+            .request_as(self.actor(who), method, path)
+            .json(body);
+        if let Some(tag) = if_match {
+            request = request.header("If-Match", tag);
+        }
+        send(request).await
+    }
+
     async fn step(&mut self, step: usize, who: Who, action: &Action) -> Checked {
         match action {
             Action::Open => self.open(step, who).await,
-            Action::Post(r) => self.post(step, who, self.index(who, *r)).await,
-            Action::SetStatus(r, target, method) => {
-                let n = self.index(who, *r);
-                self.set_status(who, n, *target, method.clone()).await
+            Action::Post {
+                ticket,
+                internal,
+                if_match,
+            } => {
+                let n = self.index(who, *ticket);
+                self.post(step, who, n, *internal, *if_match).await
             }
+            Action::Change(r, request) => self.change(who, self.index(who, *r), request).await,
             Action::Get(r) => self.get(who, self.index(who, *r)).await,
             Action::List => self.list(who).await,
             Action::Messages(r) => self.messages(who, self.index(who, *r)).await,
+            Action::History(r) => self.history(who, self.index(who, *r)).await,
         }
     }
 
     async fn open(&mut self, step: usize, who: Who) -> Checked {
+        let topic = format!("topic {step}");
         let text = format!("opened at step {step}");
-        let body = serde_json::json!({ "topic": format!("topic {step}"), "text": text });
+        let body = json!({ "topic": topic, "text": text });
         let response = self
             .app
             .send_as(self.actor(who), Method::POST, "/tickets", &body)
             .await;
-        let ticket = json(response, 201).await?;
-        ensure!(ticket["status"] == "pending", "a new ticket is {ticket}");
+        let ticket = ticket_json(response, 201).await?;
         self.model.tickets.push(Ticket {
             id: id(&ticket)?,
             author: who,
+            topic,
             status: Status::Pending,
+            priority: Priority::Normal,
+            assignee: None,
+            version: 1,
             messages: vec![Message {
                 id: None,
                 author: who,
                 kind: "request",
                 text,
             }],
+            history: vec![Write {
+                actor: who,
+                events: vec![Event::Created, Event::Posted(0)],
+            }],
             updated_at: Some(updated_at(&ticket)),
         });
-        Ok(())
+        let opened = self.model.tickets.last().ok_or("no ticket")?;
+        self.compare_ticket(who, opened, &ticket)
     }
 
-    async fn post(&mut self, step: usize, who: Who, n: usize) -> Checked {
+    async fn post(
+        &mut self,
+        step: usize,
+        who: Who,
+        n: usize,
+        internal: bool,
+        if_match: IfMatch,
+    ) -> Checked {
         let text = format!("posted at step {step}");
-        let response = self
-            .app
-            .post_message(self.actor(who), self.ticket_id(n), &text)
-            .await;
-        let Some(ticket) = self.model.visible(who, n) else {
-            return problem(response, &[(404, "ticket_not_found")]).await;
-        };
-        if ticket.status == Status::Canceled {
-            return problem(response, &[(409, "ticket_canceled")]).await;
+        let mut body = json!({ "text": text });
+        if internal {
+            body["internal"] = Value::Bool(true);
         }
-        let kind = if who.is_staff() {
-            "response"
-        } else {
-            "request"
+        let path = format!("/tickets/{}/messages", self.ticket_id(n));
+        let response = self
+            .write(who, Method::POST, &path, &body, self.if_match(n, if_match))
+            .await;
+        let kind = match self.model.post(who, n, internal, if_match) {
+            Ok(kind) => kind,
+            Err(allowed) => return problem(response, &allowed).await,
         };
         let message = json(response, 201).await?;
-        ensure!(message["type"] == kind, "{who:?} posted {message}");
-        ensure!(message["text"] == text.as_str(), "posted {message}");
+        ensure!(
+            message["type"] == kind && message["text"] == text.as_str(),
+            "{who:?} posted a {kind}: {message}"
+        );
+        self.compare_author(who, who, &message)?;
         let ticket = &mut self.model.tickets[n];
         ticket.messages.push(Message {
             id: Some(id(&message)?),
@@ -342,36 +797,53 @@ impl<'a> Case<'a> {
             kind,
             text,
         });
-        ticket.updated_at = None;
+        let posted = Event::Posted(ticket.messages.len() - 1);
+        if kind != "note" {
+            // A note moves neither `updated_at` nor the version: the next look checks.
+            ticket.updated_at = None;
+        }
+        ticket.record(who, vec![posted]);
         Ok(())
     }
 
-    async fn set_status(&mut self, who: Who, n: usize, target: Status, method: Method) -> Checked {
+    async fn change(&mut self, who: Who, n: usize, request: &ChangeRequest) -> Checked {
+        let mut body = json!({});
+        if let Some(status) = request.status {
+            body["status"] = json!(status.as_str());
+        }
+        if let Some(priority) = request.priority {
+            body["priority"] = json!(priority.as_str());
+        }
+        if let Some(assignee) = request.assignee {
+            body["assignee_id"] = match assignee {
+                AssigneeArg::Staff(staff) => json!(self.staff_id(staff)),
+                AssigneeArg::Nobody => Value::Null,
+                AssigneeArg::Customer => json!(self.actor(Who::A).id),
+                AssigneeArg::Missing => json!(MISSING_IDS),
+            };
+        }
+        let path = format!("/tickets/{}", self.ticket_id(n));
+        let if_match = self.if_match(n, request.if_match);
         let response = self
-            .app
-            .change_status(method, self.actor(who), self.ticket_id(n), target.as_str())
+            .write(who, request.method.clone(), &path, &body, if_match)
             .await;
-        let changed = match self.model.status_change(who, n, target) {
-            Outcome::Refused(allowed) => return problem(response, &allowed).await,
-            Outcome::Changed => true,
-            Outcome::Unchanged => false,
+        let changes = match self.model.change(who, n, request) {
+            Ok(changes) => changes,
+            Err(allowed) => return problem(response, &allowed).await,
         };
-        let body = json(response, 200).await?;
-        ensure!(
-            body["status"] == target.as_str(),
-            "asked for {target:?}, got {body}"
-        );
+        let body = ticket_json(response, 200).await?;
         let now = updated_at(&body);
         let ticket = &mut self.model.tickets[n];
-        if let Some(before) = ticket.updated_at {
+        let before = ticket.updated_at;
+        let changed = ticket.apply(who, changes);
+        ticket.updated_at = Some(now);
+        if let Some(before) = before {
             ensure!(
                 if changed { now > before } else { now == before },
                 "changed: {changed}, but updated_at went from {before} to {now}"
             );
         }
-        ticket.status = target;
-        ticket.updated_at = Some(now);
-        Ok(())
+        self.compare_ticket(who, &self.model.tickets[n], &body)
     }
 
     async fn get(&mut self, who: Who, n: usize) -> Checked {
@@ -380,7 +852,7 @@ impl<'a> Case<'a> {
         if self.model.visible(who, n).is_none() {
             return problem(response, &[(404, "ticket_not_found")]).await;
         }
-        let body = json(response, 200).await?;
+        let body = ticket_json(response, 200).await?;
         self.compare_ticket(who, &self.model.tickets[n], &body)?;
         let now = updated_at(&body);
         let ticket = &mut self.model.tickets[n];
@@ -429,6 +901,7 @@ impl<'a> Case<'a> {
         Ok(())
     }
 
+    /// The messages `who` sees: every one for staff, all but notes for customers.
     async fn messages(&mut self, who: Who, n: usize) -> Checked {
         let path = format!("/tickets/{}/messages?limit=1000", self.ticket_id(n));
         let response = self.app.get_as(self.actor(who), &path).await;
@@ -437,14 +910,20 @@ impl<'a> Case<'a> {
         };
         let body = json(response, 200).await?;
         let rows = array(&body)?;
+        let expected: Vec<(usize, &Message)> = ticket
+            .messages
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| who.is_staff() || !m.is_note())
+            .collect();
         ensure!(
-            rows.len() == ticket.messages.len(),
-            "{} messages, expected {:?}: {body}",
+            rows.len() == expected.len(),
+            "{who:?} sees {} messages, expected {:?}: {body}",
             rows.len(),
-            ticket.messages
+            expected
         );
-        let mut ids = Vec::new();
-        for (row, message) in rows.iter().zip(&ticket.messages) {
+        let mut learned = Vec::new();
+        for (row, (index, message)) in rows.iter().zip(expected) {
             let listed_id = id(row)?;
             ensure!(
                 message.id.is_none_or(|known| known == listed_id)
@@ -453,20 +932,134 @@ impl<'a> Case<'a> {
                 "listed {row}, expected {message:?}"
             );
             self.compare_author(who, message.author, row)?;
-            ids.push(listed_id);
+            learned.push((index, listed_id));
         }
-        for (message, listed_id) in self.model.tickets[n].messages.iter_mut().zip(ids) {
-            message.id = Some(listed_id);
-        }
+        self.model.tickets[n].learn(learned);
         Ok(())
     }
 
+    /// The history `who` sees: every event for staff, all but notes' for customers.
+    async fn history(&mut self, who: Who, n: usize) -> Checked {
+        let path = format!("/tickets/{}/events?limit=1000", self.ticket_id(n));
+        let response = self.app.get_as(self.actor(who), &path).await;
+        let Some(ticket) = self.model.visible(who, n) else {
+            return problem(response, &[(404, "ticket_not_found")]).await;
+        };
+        let body = json(response, 200).await?;
+        let learned = self
+            .compare_history(who, ticket, array(&body)?)
+            .map_err(|e| format!("{who:?}'s history: {e}; got {body}"))?;
+        self.model.tickets[n].learn(learned);
+        Ok(())
+    }
+
+    /// Compares each write's events as a set (the contract orders writes, not the
+    /// events of one write); event ids grow throughout. Returns the message ids learned.
+    fn compare_history(
+        &self,
+        who: Who,
+        ticket: &Ticket,
+        rows: &[Value],
+    ) -> Checked<Vec<(usize, i64)>> {
+        let mut rows = rows.iter();
+        let mut last_id = 0;
+        let mut learned = Vec::new();
+        for write in &ticket.history {
+            let events: Vec<&Event> = write
+                .events
+                .iter()
+                .filter(|e| who.is_staff() || !ticket.is_internal(e))
+                .collect();
+            let group: Vec<&Value> = rows.by_ref().take(events.len()).collect();
+            ensure!(
+                group.len() == events.len(),
+                "it ends before {:?} of {:?}",
+                write.events,
+                write.actor
+            );
+            for row in &group {
+                let event_id = id(row)?;
+                ensure!(event_id > last_id, "event ids do not grow at {row}");
+                last_id = event_id;
+                ensure!(
+                    row["ticket_id"] == ticket.id
+                        && row["actor"]["id"] == self.actor(write.actor).id
+                        && row["actor"]["username"].is_string(),
+                    "{row} is not an event of ticket {} by {:?}",
+                    ticket.id,
+                    write.actor
+                );
+            }
+            for event in events {
+                let kind = ticket.event_type(event);
+                let row = group
+                    .iter()
+                    .find(|row| row["type"] == kind)
+                    .ok_or_else(|| format!("no {kind} among {group:?}, expected {event:?}"))?;
+                let data = match event {
+                    Event::Created => json!({
+                        "topic": ticket.topic, "status": "pending", "priority": "normal",
+                    }),
+                    Event::Posted(n) => {
+                        let message = &ticket.messages[*n];
+                        let message_id = match message.id {
+                            Some(known) => known,
+                            None => {
+                                let told = row["data"]["message_id"]
+                                    .as_i64()
+                                    .ok_or_else(|| format!("no message_id in {row}"))?;
+                                learned.push((*n, told));
+                                told
+                            }
+                        };
+                        if message.is_note() {
+                            json!({ "message_id": message_id })
+                        } else {
+                            json!({ "message_id": message_id, "type": message.kind })
+                        }
+                    }
+                    Event::Status { from, to } => {
+                        json!({ "from": from.as_str(), "to": to.as_str() })
+                    }
+                    Event::Priority { from, to } => {
+                        json!({ "from": from.as_str(), "to": to.as_str() })
+                    }
+                    Event::Assigned { from, to } => {
+                        json!({ "from": self.assignee_json(*from), "to": self.assignee_json(*to) })
+                    }
+                };
+                ensure!(
+                    row["data"] == data,
+                    "{row}: expected data {data} for {event:?}"
+                );
+            }
+        }
+        let extra: Vec<&Value> = rows.collect();
+        ensure!(extra.is_empty(), "unexpected events {extra:?}");
+        Ok(learned)
+    }
+
+    /// Every field the model knows: id, status, priority, assignee, version, author.
     fn compare_ticket(&self, who: Who, ticket: &Ticket, row: &Value) -> Checked {
+        let assignee_ok = match ticket.assignee {
+            None => row.get("assignee") == Some(&Value::Null),
+            Some(staff) => {
+                row["assignee"]["id"] == self.staff_id(staff)
+                    && row["assignee"]["username"].is_string()
+            }
+        };
         ensure!(
-            id(row)? == ticket.id && row["status"] == ticket.status.as_str(),
-            "{who:?} sees {row}, expected ticket {} {:?}",
+            id(row)? == ticket.id
+                && row["status"] == ticket.status.as_str()
+                && row["priority"] == ticket.priority.as_str()
+                && assignee_ok
+                && row["version"] == ticket.version,
+            "{who:?} sees {row}, expected ticket {} {:?}, {:?}, assigned to {:?}, version {}",
             ticket.id,
-            ticket.status
+            ticket.status,
+            ticket.priority,
+            ticket.assignee,
+            ticket.version
         );
         self.compare_author(who, ticket.author, row)
     }
@@ -485,42 +1078,48 @@ impl<'a> Case<'a> {
         Ok(())
     }
 
-    /// The data as stored agrees with the model: statuses, messages, counts.
-    async fn compare_final_state(&self) -> Checked {
-        let ids: Vec<String> = self.actors.iter().map(|a| a.id.to_string()).collect();
-        let stored = self
-            .app
-            .query_i64(&format!(
-                "SELECT count(*) FROM tickets WHERE author_id IN ({})",
-                ids.join(", ")
-            ))
-            .await;
+    /// The data as stored agrees with the model (tickets, their statuses, messages and
+    /// events, notes included), and so does each ticket as each actor who may see it
+    /// sees it: the ticket, its messages and its history. The customer who may not gets
+    /// `404` for one of the three, in turn.
+    async fn compare_final_state(&mut self) -> Checked {
+        let stored = self.stored().await?;
+        let expected: Vec<(i64, String, i64, i64)> = self
+            .model
+            .tickets
+            .iter()
+            .map(|t| {
+                let events: usize = t.history.iter().map(|w| w.events.len()).sum();
+                (
+                    t.id,
+                    t.status.as_str().to_owned(),
+                    t.messages.len() as i64,
+                    events as i64,
+                )
+            })
+            .collect();
         ensure!(
-            stored == self.model.tickets.len() as i64,
-            "{stored} tickets stored, expected {}",
-            self.model.tickets.len()
+            stored == expected,
+            "stored (id, status, messages, events): {stored:?}, expected {expected:?}"
         );
-        for ticket in &self.model.tickets {
-            let (status, _) = self.app.ticket_row(ticket.id).await;
-            ensure!(
-                status == ticket.status.as_str(),
-                "ticket {} is stored {status}, expected {:?}",
-                ticket.id,
-                ticket.status
-            );
-            let messages = self
-                .app
-                .query_i64(&format!(
-                    "SELECT count(*) FROM messages WHERE ticket_id = {}",
-                    ticket.id
-                ))
-                .await;
-            ensure!(
-                messages == ticket.messages.len() as i64,
-                "ticket {} has {messages} messages, expected {}",
-                ticket.id,
-                ticket.messages.len()
-            );
+        for n in 0..self.model.tickets.len() {
+            for who in [Who::A, Who::B, Who::S] {
+                let seen = async {
+                    if self.model.visible(who, n).is_some() {
+                        self.get(who, n).await?;
+                        self.messages(who, n).await?;
+                        self.history(who, n).await
+                    } else {
+                        match n % 3 {
+                            0 => self.get(who, n).await,
+                            1 => self.messages(who, n).await,
+                            _ => self.history(who, n).await,
+                        }
+                    }
+                };
+                seen.await
+                    .map_err(|e| format!("{who:?} looking at ticket #{n}: {e}"))?;
+            }
         }
         for who in [Who::A, Who::B, Who::S] {
             let me = json(self.app.get_as(self.actor(who), "/users/me").await, 200).await?;
@@ -533,6 +1132,27 @@ impl<'a> Case<'a> {
         }
         Ok(())
     }
+
+    /// The case's tickets as stored, oldest first: id, status, and how many messages
+    /// and events each has.
+    async fn stored(&self) -> Checked<Vec<(i64, String, i64, i64)>> {
+        let authors: Vec<i64> = self.actors.iter().map(|a| a.id).collect();
+        let client = self.app.db.pool().get().await.map_err(|e| e.to_string())?;
+        let rows = client
+            .query(
+                "SELECT t.id, t.status::text, \
+                   (SELECT count(*) FROM messages m WHERE m.ticket_id = t.id), \
+                   (SELECT count(*) FROM ticket_events e WHERE e.ticket_id = t.id) \
+                 FROM tickets t WHERE t.author_id = ANY ($1) ORDER BY t.id",
+                &[&authors],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
+            .collect())
+    }
 }
 
 /// A JSON body with `status`, or why not.
@@ -544,6 +1164,22 @@ async fn json(response: Response, status: u16) -> Checked<Value> {
         "status {actual}, expected {status}; body: {text}"
     );
     serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))
+}
+
+/// A ticket with `status` and `ETag: "<version>"`, or why not.
+async fn ticket_json(response: Response, status: u16) -> Checked<Value> {
+    let etag = response
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let ticket = json(response, status).await?;
+    let expected = format!("\"{}\"", ticket["version"]);
+    ensure!(
+        etag.as_deref() == Some(expected.as_str()),
+        "ETag {etag:?}, expected {expected}: {ticket}"
+    );
+    Ok(ticket)
 }
 
 /// A problem with one of the `allowed` (status, code) pairs, or why not.

@@ -3,60 +3,12 @@
 
 use std::collections::HashSet;
 
-use domain::page::{CreatedKey, Page, PageLimit, PageRequest};
-use domain::ports::{TicketRepository, UserRepository, Viewer};
-use domain::ticket::{SortOrder, TicketFilter};
-use domain::{MessageType, Role, Ticket, TicketId, TicketStatus, User};
+use domain::page::{CreatedKey, Page, PageRequest};
+use domain::ports::{TicketRepository, UserRepository};
+use domain::ticket::{AssigneeFilter, SortOrder, TicketFilter};
+use domain::{MessageType, Priority, Role, TicketId, TicketStatus};
 
-use super::support::{text, topic, viewer, Fixture};
-
-fn limit(n: u16) -> PageLimit {
-    PageLimit::parse(&n.to_string()).expect("valid limit")
-}
-
-async fn open(fx: &Fixture, author: &User, name: &str) -> Ticket {
-    fx.tickets
-        .open_ticket_with_first_message(author.id, topic(name), text("text"))
-        .await
-        .expect("open")
-}
-
-/// Follows `next` from the first page to the end, calling `between` after each page.
-async fn all_tickets(
-    fx: &Fixture,
-    viewer: Viewer,
-    filter: &TicketFilter,
-    page_size: u16,
-    mut between: impl AsyncFnMut(usize),
-) -> Vec<i64> {
-    let mut seen = Vec::new();
-    let mut request = PageRequest::first(limit(page_size));
-    for page_number in 0.. {
-        let page: Page<Ticket, CreatedKey> = fx
-            .tickets
-            .list_visible(viewer, filter.clone(), request)
-            .await
-            .expect("list");
-        assert!(page.items.len() <= usize::from(page_size));
-        seen.extend(page.items.iter().map(|t| t.id.get()));
-        between(page_number).await;
-        match page.next {
-            Some(next) => {
-                let last = page.items.last().expect("a page with a next key has rows");
-                assert_eq!(
-                    next,
-                    CreatedKey {
-                        created_at: last.created_at,
-                        id: last.id.get()
-                    }
-                );
-                request.after = Some(next);
-            }
-            None => break,
-        }
-    }
-    seen
-}
+use super::support::{all_tickets, limit, listed, viewer, Cast, Fixture};
 
 fn assert_no_repeats(ids: &[i64]) {
     let unique: HashSet<_> = ids.iter().collect();
@@ -66,10 +18,9 @@ fn assert_no_repeats(ids: &[i64]) {
 #[tokio::test]
 async fn tickets_page_in_both_orders_without_skips_or_repeats() {
     let fx = Fixture::new().await;
-    let author = fx.user("author@post.io", Role::Customer).await;
-    let staff = fx.user("staff@post.io", Role::Staff).await;
+    let (author, staff) = fx.author_and_staff().await;
     for n in 0..7 {
-        open(&fx, &author, &format!("t{n}")).await;
+        fx.open(&author, &format!("t{n}")).await;
     }
     // Rows that share a creation time must be told apart by id.
     fx.execute(
@@ -123,7 +74,7 @@ async fn tickets_added_between_pages_are_neither_skipped_nor_repeated() {
     let author = fx.user("author@post.io", Role::Customer).await;
     let mut originals = Vec::new();
     for n in 0..6 {
-        originals.push(open(&fx, &author, &format!("old{n}")).await.id.get());
+        originals.push(fx.open(&author, &format!("old{n}")).await.id.get());
     }
 
     // Ascending: rows added meanwhile are newer than every key, so they come last.
@@ -135,7 +86,7 @@ async fn tickets_added_between_pages_are_neither_skipped_nor_repeated() {
         2,
         async |page| {
             if page < 3 {
-                added.push(open(&fx, &author, &format!("new{page}")).await.id.get());
+                added.push(fx.open(&author, &format!("new{page}")).await.id.get());
             }
         },
     )
@@ -152,7 +103,7 @@ async fn tickets_added_between_pages_are_neither_skipped_nor_repeated() {
         ..TicketFilter::default()
     };
     let desc = all_tickets(&fx, viewer(&author), &descending, 2, async |page| {
-        open(&fx, &author, &format!("later{page}")).await;
+        fx.open(&author, &format!("later{page}")).await;
     })
     .await;
     assert_eq!(desc, before);
@@ -167,14 +118,8 @@ async fn tickets_filter_by_status_and_author_email() {
     let mut by_status = std::collections::HashMap::<TicketStatus, Vec<i64>>::new();
     for (n, status) in TicketStatus::ALL.into_iter().cycle().take(8).enumerate() {
         let who = if n % 2 == 0 { &alice } else { &bob };
-        let ticket = open(&fx, who, &format!("t{n}")).await;
-        if status != TicketStatus::Pending {
-            fx.tickets
-                .set_status_if_current(ticket.id, TicketStatus::Pending, status)
-                .await
-                .expect("update")
-                .expect("was pending");
-        }
+        let ticket = fx.open(who, &format!("t{n}")).await;
+        fx.set_status(&staff, ticket.id, status).await;
         by_status.entry(status).or_default().push(ticket.id.get());
     }
 
@@ -220,6 +165,7 @@ async fn tickets_filter_by_status_and_author_email() {
         statuses: vec![TicketStatus::Unresolved],
         author_email: Some("alice@post.io".to_owned()),
         order: SortOrder::Descending,
+        ..TicketFilter::default()
     })
     .await;
     let mut expected: Vec<i64> = by_status[&TicketStatus::Unresolved].clone();
@@ -261,8 +207,8 @@ async fn tickets_by_author_page_oldest_first() {
     let bob = fx.user("bob@post.io", Role::Customer).await;
     let mut alices = Vec::new();
     for n in 0..5 {
-        alices.push(open(&fx, &alice, &format!("a{n}")).await.id.get());
-        open(&fx, &bob, &format!("b{n}")).await;
+        alices.push(fx.open(&alice, &format!("a{n}")).await.id.get());
+        fx.open(&bob, &format!("b{n}")).await;
     }
     let mut seen = Vec::new();
     let mut request = PageRequest::first(limit(2));
@@ -275,7 +221,7 @@ async fn tickets_by_author_page_oldest_first() {
         assert!(page.items.iter().all(|t| t.author_email == "alice@post.io"));
         seen.extend(page.items.iter().map(|t| t.id.get()));
         if seen.len() == 2 {
-            alices.push(open(&fx, &alice, "late").await.id.get());
+            alices.push(fx.open(&alice, "late").await.id.get());
         }
         match page.next {
             Some(next) => request.after = Some(next),
@@ -288,29 +234,18 @@ async fn tickets_by_author_page_oldest_first() {
 #[tokio::test]
 async fn messages_page_oldest_first_and_distinguish_empty_from_invisible() {
     let fx = Fixture::new().await;
-    let author = fx.user("author@post.io", Role::Customer).await;
-    let staff = fx.user("staff@post.io", Role::Staff).await;
-    let ticket = open(&fx, &author, "chat").await;
-    let other = open(&fx, &author, "other").await;
-    fx.tickets
-        .add_message(
-            viewer(&author),
-            other.id,
-            MessageType::Request,
-            text("elsewhere"),
-        )
-        .await
-        .expect("add");
+    let (author, staff) = fx.author_and_staff().await;
+    let ticket = fx.open(&author, "chat").await;
+    let other = fx.open(&author, "other").await;
+    fx.post(&author, other.id, MessageType::Request, "elsewhere")
+        .await;
     for n in 0..6 {
         let (who, kind) = if n % 2 == 0 {
             (&staff, MessageType::Response)
         } else {
             (&author, MessageType::Request)
         };
-        fx.tickets
-            .add_message(viewer(who), ticket.id, kind, text(&format!("m{n}")))
-            .await
-            .expect("add");
+        fx.post(who, ticket.id, kind, &format!("m{n}")).await;
     }
     let mut expected: Vec<String> = std::iter::once("text".to_owned())
         .chain((0..6).map(|n| format!("m{n}")))
@@ -329,15 +264,8 @@ async fn messages_page_oldest_first_and_distinguish_empty_from_invisible() {
         assert!(page.items.iter().all(|m| m.ticket_id == ticket.id));
         seen.extend(page.items.iter().map(|m| m.text.clone()));
         if seen.len() == 3 {
-            fx.tickets
-                .add_message(
-                    viewer(&staff),
-                    ticket.id,
-                    MessageType::Response,
-                    text("late"),
-                )
-                .await
-                .expect("add");
+            fx.post(&staff, ticket.id, MessageType::Response, "late")
+                .await;
             expected.push("late".to_owned());
         }
         last_page = page.items.last().map(|m| CreatedKey {
@@ -424,5 +352,118 @@ async fn users_page_by_ticket_count_then_id() {
             }
         }
         assert_eq!(seen, expected, "pages of {page_size}");
+    }
+}
+
+#[tokio::test]
+async fn tickets_filter_by_priority_and_assignee_alone_and_combined() {
+    let fx = Fixture::new().await;
+    let cast = Cast::new(&fx).await;
+    let (alice, bob, ann, ben) = (&cast.alice, &cast.bob, &cast.ann, &cast.ben);
+    // Every combination of author, priority, assignee and status turns up.
+    let tickets = fx.series(&cast, 15, |n| (format!("t{n}"), "text")).await;
+
+    let descending = SortOrder::Descending;
+    let cases = [
+        (
+            ann,
+            TicketFilter {
+                priorities: vec![Priority::High, Priority::Urgent],
+                ..TicketFilter::default()
+            },
+        ),
+        (
+            ann,
+            TicketFilter {
+                priorities: vec![Priority::Low],
+                order: descending,
+                ..TicketFilter::default()
+            },
+        ),
+        (
+            ann,
+            TicketFilter {
+                assignee: Some(AssigneeFilter::User(ann.id)),
+                ..TicketFilter::default()
+            },
+        ),
+        (
+            ben,
+            TicketFilter {
+                assignee: Some(AssigneeFilter::Nobody),
+                order: descending,
+                ..TicketFilter::default()
+            },
+        ),
+        (
+            ann,
+            TicketFilter {
+                statuses: vec![TicketStatus::Pending, TicketStatus::Unresolved],
+                priorities: vec![Priority::Urgent, Priority::Low],
+                ..TicketFilter::default()
+            },
+        ),
+        (
+            ann,
+            TicketFilter {
+                assignee: Some(AssigneeFilter::Nobody),
+                author_email: Some("ALICE@post.io".to_owned()),
+                order: descending,
+                ..TicketFilter::default()
+            },
+        ),
+        (
+            ben,
+            TicketFilter {
+                assignee: Some(AssigneeFilter::User(ben.id)),
+                priorities: vec![Priority::Normal, Priority::High],
+                order: descending,
+                ..TicketFilter::default()
+            },
+        ),
+        (
+            ann,
+            TicketFilter {
+                statuses: vec![TicketStatus::Resolved],
+                assignee: Some(AssigneeFilter::User(ann.id)),
+                author_email: Some("bob@post.io".to_owned()),
+                ..TicketFilter::default()
+            },
+        ),
+        // Filters narrow what a customer sees; they never widen it.
+        (
+            alice,
+            TicketFilter {
+                assignee: Some(AssigneeFilter::User(ben.id)),
+                priorities: vec![Priority::Low, Priority::High],
+                ..TicketFilter::default()
+            },
+        ),
+    ];
+    for (who, filter) in cases {
+        let mut expected: Vec<i64> = tickets
+            .iter()
+            .filter(|ticket| listed(viewer(who), &filter, ticket))
+            .map(|ticket| ticket.id.get())
+            .collect();
+        if filter.order == descending {
+            expected.reverse();
+        }
+        assert!(
+            !expected.is_empty(),
+            "a case that tells nothing: {filter:?}"
+        );
+        let seen = all_tickets(&fx, viewer(who), &filter, 2, async |_| {}).await;
+        assert_eq!(seen, expected, "{} asking {filter:?}", who.email);
+    }
+
+    // A user assigned nothing, and a customer, who can never be assigned.
+    for nobody in [alice, bob] {
+        let filter = TicketFilter {
+            assignee: Some(AssigneeFilter::User(nobody.id)),
+            ..TicketFilter::default()
+        };
+        let seen = all_tickets(&fx, viewer(ann), &filter, 2, async |_| {}).await;
+        assert!(seen.is_empty(), "{seen:?}");
     }
 }

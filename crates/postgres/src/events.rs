@@ -1,0 +1,259 @@
+//! The ticket event log in PostgreSQL: appending a write's events inside its
+//! transaction, and reading a ticket's history. An event's `data` is stored as the
+//! JSON object that clients see (the contract's "History" table), so that every reader
+//! of the log (history, stream, webhooks) serves it as stored.
+
+use domain::event::{EventData, TicketEvent};
+use domain::{Caller, EventId, MessageId, RepositoryError, TicketId, UserId};
+use serde_json::{json, Map, Value};
+use tokio_postgres::Row;
+
+use crate::rows;
+
+/// Appends events in the given order; `$3`, `$4` and `$5` are their types, internal
+/// flags and data. Every writer has locked the ticket's row before this runs, so the
+/// ids of one ticket's events grow in commit order.
+pub(crate) const APPEND: &str = concat!(
+    "INSERT INTO ticket_events (ticket_id, actor_id, type, internal, data) ",
+    "SELECT $1, $2, e.type::ticket_event_type, e.internal, e.data ",
+    "FROM unnest($3::text[], $4::bool[], $5::jsonb[]) WITH ORDINALITY AS e(type, internal, data, n) ",
+    "ORDER BY e.n"
+);
+
+/// The parameters of [`APPEND`] for some events, which must outlive the statement.
+pub(crate) struct Appended {
+    ticket_id: i64,
+    actor_id: Option<i64>,
+    types: Vec<&'static str>,
+    internal: Vec<bool>,
+    data: Vec<Value>,
+}
+
+impl Appended {
+    pub(crate) fn new(ticket_id: TicketId, actor: Option<Caller>, events: &[EventData]) -> Self {
+        Self {
+            ticket_id: ticket_id.get(),
+            actor_id: actor.map(|caller| caller.id.get()),
+            types: events.iter().map(EventData::type_name).collect(),
+            internal: events.iter().map(EventData::is_internal).collect(),
+            data: events.iter().map(encode).collect(),
+        }
+    }
+
+    /// The statement and its parameters, to run in the write's transaction.
+    pub(crate) fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 5] {
+        [
+            &self.ticket_id,
+            &self.actor_id,
+            &self.types,
+            &self.internal,
+            &self.data,
+        ]
+    }
+}
+
+/// The data of an event as clients see it.
+pub(crate) fn encode(data: &EventData) -> Value {
+    match data {
+        EventData::TicketCreated {
+            topic,
+            status,
+            priority,
+        } => json!({"topic": topic, "status": status.as_str(), "priority": priority.as_str()}),
+        EventData::MessageCreated { message_id, kind } => {
+            json!({"message_id": message_id.get(), "type": kind.as_str()})
+        }
+        EventData::NoteCreated { message_id } => json!({"message_id": message_id.get()}),
+        EventData::StatusChanged { from, to } => json!({"from": from.as_str(), "to": to.as_str()}),
+        EventData::PriorityChanged { from, to } => {
+            json!({"from": from.as_str(), "to": to.as_str()})
+        }
+        EventData::Assigned { from, to } => json!({
+            "from": from.map(UserId::get),
+            "to": to.map(UserId::get),
+        }),
+    }
+}
+
+/// Reads stored data back; anything that does not fit its type is a broken invariant.
+pub(crate) fn decode(type_name: &str, data: &Value) -> Result<EventData, RepositoryError> {
+    let object = data.as_object().ok_or_else(|| invalid(type_name, data))?;
+    let decoded = match type_name {
+        "ticket.created" => Some(EventData::TicketCreated {
+            topic: text(object, "topic")
+                .map(str::to_owned)
+                .ok_or_else(|| invalid(type_name, data))?,
+            status: parsed(object, "status").ok_or_else(|| invalid(type_name, data))?,
+            priority: parsed(object, "priority").ok_or_else(|| invalid(type_name, data))?,
+        }),
+        "message.created" => message_id(object)
+            .zip(text(object, "type").and_then(domain::MessageType::from_name))
+            .map(|(message_id, kind)| EventData::MessageCreated { message_id, kind }),
+        "note.created" => {
+            message_id(object).map(|message_id| EventData::NoteCreated { message_id })
+        }
+        "ticket.status_changed" => parsed(object, "from")
+            .zip(parsed(object, "to"))
+            .map(|(from, to)| EventData::StatusChanged { from, to }),
+        "ticket.priority_changed" => parsed(object, "from")
+            .zip(parsed(object, "to"))
+            .map(|(from, to)| EventData::PriorityChanged { from, to }),
+        "ticket.assigned" => optional_user(object, "from")
+            .zip(optional_user(object, "to"))
+            .map(|(from, to)| EventData::Assigned { from, to }),
+        _ => None,
+    };
+    decoded.ok_or_else(|| invalid(type_name, data))
+}
+
+fn invalid(type_name: &str, data: &Value) -> RepositoryError {
+    RepositoryError::msg(format!("an event of type {type_name:?} holds {data}"))
+}
+
+fn text<'a>(object: &'a Map<String, Value>, field: &str) -> Option<&'a str> {
+    object.get(field).and_then(Value::as_str)
+}
+
+fn parsed<T: std::str::FromStr>(object: &Map<String, Value>, field: &str) -> Option<T> {
+    text(object, field).and_then(|name| name.parse().ok())
+}
+
+fn message_id(object: &Map<String, Value>) -> Option<MessageId> {
+    object
+        .get("message_id")
+        .and_then(Value::as_i64)
+        .and_then(MessageId::new)
+}
+
+/// `Some(None)` for JSON null, `Some(Some(id))` for an id, `None` for anything else.
+fn optional_user(object: &Map<String, Value>, field: &str) -> Option<Option<UserId>> {
+    match object.get(field)? {
+        Value::Null => Some(None),
+        value => value.as_i64().and_then(UserId::new).map(Some),
+    }
+}
+
+/// The columns `event` reads, from an event `e` joined (left) with its actor `au`.
+macro_rules! event_columns {
+    () => {
+        "e.id, e.ticket_id, e.created_at, e.type::text AS type, e.data, e.actor_id, au.username AS actor_username"
+    };
+}
+
+// One round trip: no row at all means the ticket is absent or not visible; a single row
+// of NULL event columns means a visible ticket without (more) events to show.
+macro_rules! list_events {
+    ($keyset:literal, $limit:literal) => {
+        concat!(
+            "WITH t AS (SELECT id FROM tickets t WHERE t.id = $1 AND ",
+            crate::visibility::ticket_visible!("t", "$2", "$3"),
+            ") SELECT e.* FROM t LEFT JOIN LATERAL (",
+            "SELECT ",
+            event_columns!(),
+            " FROM ticket_events e LEFT JOIN users au ON au.id = e.actor_id ",
+            "WHERE e.ticket_id = t.id AND ",
+            crate::visibility::event_visible!("e", "$4"),
+            $keyset,
+            " ORDER BY e.id LIMIT ",
+            $limit,
+            ") e ON true ORDER BY e.id"
+        )
+    };
+}
+
+pub(crate) const LIST_FIRST: &str = list_events!("", "$5");
+pub(crate) const LIST_AFTER: &str = list_events!(" AND e.id > $5", "$6");
+
+/// A row of the event columns; `None` for the NULL row of a visible ticket without
+/// events to show.
+pub(crate) fn event(row: &Row) -> Result<Option<TicketEvent>, RepositoryError> {
+    let Some(id) = rows::column::<Option<i64>>(row, "id")? else {
+        return Ok(None);
+    };
+    let type_name: String = rows::column(row, "type")?;
+    let data: Value = rows::column(row, "data")?;
+    Ok(Some(TicketEvent {
+        id: rows::id_of(id, EventId::new)?,
+        ticket_id: rows::id_of(rows::column(row, "ticket_id")?, TicketId::new)?,
+        created_at: rows::column(row, "created_at")?,
+        actor: rows::user_ref(row, "actor_id", "actor_username")?,
+        data: decode(&type_name, &data)?,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::{MessageType, Priority, TicketStatus};
+
+    use super::*;
+
+    #[test]
+    fn every_event_round_trips_in_the_contract_s_shape() {
+        let message_id = MessageId::new(7).expect("positive");
+        let cases = [
+            (
+                EventData::TicketCreated {
+                    topic: "help".to_owned(),
+                    status: TicketStatus::Pending,
+                    priority: Priority::Normal,
+                },
+                json!({"topic": "help", "status": "pending", "priority": "normal"}),
+            ),
+            (
+                EventData::MessageCreated {
+                    message_id,
+                    kind: MessageType::Response,
+                },
+                json!({"message_id": 7, "type": "response"}),
+            ),
+            (
+                EventData::NoteCreated { message_id },
+                json!({"message_id": 7}),
+            ),
+            (
+                EventData::StatusChanged {
+                    from: TicketStatus::Pending,
+                    to: TicketStatus::Resolved,
+                },
+                json!({"from": "pending", "to": "resolved"}),
+            ),
+            (
+                EventData::PriorityChanged {
+                    from: Priority::Normal,
+                    to: Priority::Urgent,
+                },
+                json!({"from": "normal", "to": "urgent"}),
+            ),
+            (
+                EventData::Assigned {
+                    from: None,
+                    to: UserId::new(4),
+                },
+                json!({"from": null, "to": 4}),
+            ),
+        ];
+        for (event, shape) in cases {
+            assert_eq!(encode(&event), shape);
+            assert_eq!(decode(event.type_name(), &shape).ok(), Some(event));
+        }
+    }
+
+    #[test]
+    fn data_that_does_not_fit_its_type_is_an_error() {
+        for (type_name, data) in [
+            (
+                "ticket.created",
+                json!({"topic": "x", "status": "open", "priority": "normal"}),
+            ),
+            (
+                "message.created",
+                json!({"message_id": 0, "type": "request"}),
+            ),
+            ("note.created", json!([])),
+            ("ticket.assigned", json!({"from": "4", "to": null})),
+            ("ticket.deleted", json!({})),
+        ] {
+            assert!(decode(type_name, &data).is_err(), "{type_name} {data}");
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! Write transactions on a pooled connection, with as few round trips as the order of
+//! the statements allows: `BEGIN` travels with the first statement, and the last
+//! statements travel with `COMMIT`.
+//!
+//! A transaction that is dropped while open (a request cancelled between two round
+//! trips) takes its connection out of the pool and closes it, which makes PostgreSQL
+//! roll it back; an open transaction never goes back into the pool.
+
+use deadpool_postgres::Object;
+use domain::RepositoryError;
+use futures_util::future::{join, join_all};
+use tokio_postgres::Row;
+
+use crate::error;
+use crate::query::Params;
+
+pub(crate) struct Tx {
+    client: Option<Object>,
+    begun: bool,
+    /// `BEGIN` was sent and no `COMMIT` or `ROLLBACK` has answered since.
+    open: bool,
+}
+
+impl Tx {
+    /// A transaction on `client`; `BEGIN` is sent with the first statement.
+    pub(crate) fn new(client: Object) -> Self {
+        Self {
+            client: Some(client),
+            begun: false,
+            open: false,
+        }
+    }
+
+    fn client(&self) -> Result<&Object, RepositoryError> {
+        self.client
+            .as_ref()
+            .ok_or_else(|| RepositoryError::msg("a finished transaction was used"))
+    }
+
+    /// Runs statements in order, in one round trip (with `BEGIN` before them if the
+    /// transaction has not begun). Every statement runs; the first failure is returned
+    /// after all have answered.
+    pub(crate) async fn run(
+        &mut self,
+        statements: &[(&str, Params<'_>)],
+    ) -> Result<Vec<Vec<Row>>, RepositoryError> {
+        let begin = !self.begun;
+        if begin {
+            self.open = true;
+        }
+        let client = self.client()?;
+        let prepared = prepare(client, statements).await?;
+        let queries = pipeline(client, &prepared, statements);
+        let results = if begin {
+            let (begun, results) = join(client.batch_execute("BEGIN"), queries).await;
+            begun.map_err(error::db)?;
+            results
+        } else {
+            queries.await
+        };
+        self.begun = true;
+        results
+            .into_iter()
+            .map(|rows| rows.map_err(error::db))
+            .collect()
+    }
+
+    /// Runs one statement and returns its rows.
+    pub(crate) async fn query(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Vec<Row>, RepositoryError> {
+        let mut results = self.run(&[(sql, params)]).await?;
+        results
+            .pop()
+            .ok_or_else(|| RepositoryError::msg("a statement returned no result"))
+    }
+
+    /// Runs the last statements and `COMMIT` in one round trip (with `BEGIN` first if
+    /// nothing ran before). When a statement fails, PostgreSQL answers `COMMIT` with a
+    /// rollback, and the statement's error is returned.
+    pub(crate) async fn commit_with(
+        mut self,
+        statements: &[(&str, Params<'_>)],
+    ) -> Result<(), RepositoryError> {
+        let begin = !self.begun;
+        self.open = true;
+        let client = self.client()?;
+        let prepared = prepare(client, statements).await?;
+        let queries = pipeline(client, &prepared, statements);
+        let (results, committed) = if begin {
+            let ((begun, results), committed) = join(
+                join(client.batch_execute("BEGIN"), queries),
+                client.batch_execute("COMMIT"),
+            )
+            .await;
+            begun.map_err(error::db)?;
+            (results, committed)
+        } else {
+            join(queries, client.batch_execute("COMMIT")).await
+        };
+        committed.map_err(error::db)?;
+        // COMMIT answered: the transaction is over, committed or rolled back.
+        self.open = false;
+        for result in results {
+            result.map_err(error::db)?;
+        }
+        Ok(())
+    }
+
+    /// Ends the transaction without writing, keeping the connection for the pool.
+    pub(crate) async fn rollback(mut self) -> Result<(), RepositoryError> {
+        if !self.open {
+            return Ok(());
+        }
+        let client = self.client()?;
+        client.batch_execute("ROLLBACK").await.map_err(error::db)?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        if self.open {
+            if let Some(client) = self.client.take() {
+                // Closing the connection rolls the transaction back.
+                drop(Object::take(client));
+            }
+        }
+    }
+}
+
+/// The statements' queries, joined: polling sends each one's request in order before
+/// any answer is awaited (tokio-postgres sends a request when its future is first
+/// polled).
+fn pipeline<'a>(
+    client: &'a Object,
+    prepared: &'a [tokio_postgres::Statement],
+    statements: &'a [(&'a str, Params<'a>)],
+) -> impl std::future::Future<Output = Vec<Result<Vec<Row>, tokio_postgres::Error>>> + 'a {
+    join_all(
+        prepared
+            .iter()
+            .zip(statements)
+            .map(|(statement, (_, params))| client.query(statement, params)),
+    )
+}
+
+/// Prepares (or finds in the connection's cache) every statement before any is sent,
+/// so that a pipeline never waits on a `Parse` between two of its statements (which
+/// would let a later `COMMIT` overtake them).
+async fn prepare(
+    client: &Object,
+    statements: &[(&str, Params<'_>)],
+) -> Result<Vec<tokio_postgres::Statement>, RepositoryError> {
+    let mut prepared = Vec::with_capacity(statements.len());
+    for (sql, _) in statements {
+        prepared.push(client.prepare_cached(sql).await.map_err(error::db)?);
+    }
+    Ok(prepared)
+}
