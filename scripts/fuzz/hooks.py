@@ -21,6 +21,13 @@ STATE_DEPENDENT = {
     # Which statuses a caller may set depends on their role (customers: `canceled`;
     # staff: the others), and the document has one schema for every caller.
     "status_not_allowed",
+    # Whether a user id is an active member of staff is the database's to say.
+    "assignee_invalid",
+    # Whether `If-Match` holds the ticket's current version depends on what was
+    # written before.
+    "precondition_failed",
+    # Whether an `Idempotency-Key` was used before, for another request, likewise.
+    "idempotency_key_reused",
 }
 
 

@@ -92,18 +92,29 @@ pub struct PatchTicketRequest {
     #[schema(schema_with = schemas::optional_priority)]
     pub priority: Option<String>,
     /// Staff only: an active member of staff's id, or `null` to unassign.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_integer")]
     #[schema(schema_with = schemas::assignee_id)]
     pub assignee_id: Option<Option<i64>>,
 }
 
-/// A field that may be absent (`None`), `null` (`Some(None)`) or a value.
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+/// A field that may be absent (`None`), `null` (`Some(None)`) or an integer. As in JSON
+/// Schema, `7.0` is the integer 7; `7.5` and anything beyond 64 bits are refused.
+fn present_integer<'de, D>(deserializer: D) -> Result<Option<Option<i64>>, D::Error>
 where
     D: Deserializer<'de>,
-    T: Deserialize<'de>,
 {
-    Option::<T>::deserialize(deserializer).map(Some)
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(Some(None));
+    };
+    let integer = number.as_i64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e18)
+            .map(|f| f as i64)
+    });
+    integer
+        .map(|n| Some(Some(n)))
+        .ok_or_else(|| serde::de::Error::custom(format!("{number} is not a 64-bit integer")))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -338,6 +349,27 @@ mod tests {
     use super::*;
     use domain::{Role, UserId};
     use time::macros::datetime;
+
+    #[test]
+    fn an_assignee_id_is_absent_null_or_an_integer_as_json_schema_counts_them() {
+        let assignee = |body: &str| {
+            serde_json::from_str::<PatchTicketRequest>(body)
+                .map(|r| r.assignee_id)
+                .map_err(|_| ())
+        };
+        assert_eq!(assignee("{}"), Ok(None));
+        assert_eq!(assignee(r#"{"assignee_id": null}"#), Ok(Some(None)));
+        assert_eq!(assignee(r#"{"assignee_id": 7}"#), Ok(Some(Some(7))));
+        assert_eq!(assignee(r#"{"assignee_id": 7.0}"#), Ok(Some(Some(7))));
+        assert_eq!(assignee(r#"{"assignee_id": -3}"#), Ok(Some(Some(-3))));
+        for bad in ["7.5", "\"7\"", "1e300", "true", "[7]"] {
+            assert_eq!(
+                assignee(&format!(r#"{{"assignee_id": {bad}}}"#)),
+                Err(()),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn timestamps_are_rfc3339_utc_with_z_and_superuser_flag_is_for_staff() {

@@ -74,7 +74,12 @@ const LIST_USERS_AFTER: &str = concat!(
 
 // `NULL` leaves a column as it is. Taking staff rights away also takes superuser
 // rights, which `users_superuser_is_staff` requires anyway.
+// A rename changes how every ticket assigned to the user is shown (`assignee.username`),
+// so it grows those tickets' versions, which are their ETags. The CTEs all see the rows
+// as they were before the statement, so `before` holds the old username.
 const UPDATE_USER: &str = concat!(
+    "WITH before AS (SELECT username FROM users WHERE id = $1), ",
+    "u AS (",
     "UPDATE users SET ",
     "username = COALESCE($2, username), ",
     "password_hash = COALESCE($3, password_hash), ",
@@ -83,7 +88,11 @@ const UPDATE_USER: &str = concat!(
     "is_active = COALESCE($5, is_active) ",
     "WHERE id = $1 ",
     "RETURNING ",
-    user_columns!()
+    user_columns!(),
+    "), renamed AS (",
+    "UPDATE tickets SET version = version + 1 WHERE assignee_id = $1 ",
+    "AND EXISTS (SELECT 1 FROM before, u WHERE before.username <> u.username)",
+    ") SELECT * FROM u"
 );
 
 /// Users in PostgreSQL.

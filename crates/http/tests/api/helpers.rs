@@ -1,7 +1,7 @@
 //! `spawn_app()` and the small vocabulary the tests speak: actors of each role, tickets
 //! in a given state, problem+json assertions and direct looks at the database.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use http_adapter::settings::Settings;
 use http_adapter::shutdown::StopRequest;
@@ -13,6 +13,7 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_postgres::Client;
 
 /// The HS256 key of every test application (40 bytes).
 pub const JWT_SECRET: &str = "test-jwt-secret-0123456789-abcdefghijklm";
@@ -246,6 +247,15 @@ impl TestApp {
         self.actor_from(registered, email).await
     }
 
+    /// `n` newly registered, logged-in members of staff.
+    pub async fn staff_members(&self, n: usize) -> Vec<Actor> {
+        let mut staff = Vec::with_capacity(n);
+        for _ in 0..n {
+            staff.push(self.staff().await);
+        }
+        staff
+    }
+
     /// A member of staff promoted to superuser in the database.
     pub async fn superuser(&self) -> Actor {
         let actor = self.staff().await;
@@ -261,12 +271,21 @@ impl TestApp {
 
     /// Opens a ticket as `actor`, asserting `201`; returns the ticket object.
     pub async fn open_ticket(&self, actor: &Actor, topic: &str, text: &str) -> Value {
+        self.open_ticket_with_etag(actor, topic, text).await.1
+    }
+
+    /// Opens a ticket as `actor`, asserting `201`; returns the response's `ETag` and
+    /// the ticket object.
+    pub async fn open_ticket_with_etag(
+        &self,
+        actor: &Actor,
+        topic: &str,
+        text: &str,
+    ) -> (String, Value) {
         let body = json!({ "topic": topic, "text": text });
-        assert_json(
-            self.send_as(actor, Method::POST, "/tickets", &body).await,
-            201,
-        )
-        .await
+        let response = self.send_as(actor, Method::POST, "/tickets", &body).await;
+        let etag = header(response.headers(), "etag");
+        (etag, assert_json(response, 201).await)
     }
 
     /// Opens a ticket and returns its id.
@@ -345,6 +364,62 @@ impl TestApp {
             .await
     }
 
+    // ---- workflow: priority, assignment, notes, history ------------------------------
+
+    /// `PATCH /tickets/{id}` with any `body`.
+    pub async fn patch_ticket(&self, actor: &Actor, ticket: i64, body: &Value) -> Response {
+        self.send_as(actor, Method::PATCH, &format!("/tickets/{ticket}"), body)
+            .await
+    }
+
+    /// Patches, asserting `200`; returns the ticket object.
+    pub async fn patch_ticket_ok(&self, actor: &Actor, ticket: i64, body: &Value) -> Value {
+        assert_json(self.patch_ticket(actor, ticket, body).await, 200).await
+    }
+
+    /// Posts an internal note (`"internal": true`).
+    pub async fn post_note(&self, actor: &Actor, ticket: i64, text: &str) -> Response {
+        let path = format!("/tickets/{ticket}/messages");
+        let body = json!({ "text": text, "internal": true });
+        self.send_as(actor, Method::POST, &path, &body).await
+    }
+
+    /// Posts an internal note, asserting `201`; returns the message object.
+    pub async fn post_note_ok(&self, actor: &Actor, ticket: i64, text: &str) -> Value {
+        assert_json(self.post_note(actor, ticket, text).await, 201).await
+    }
+
+    /// `GET /tickets/{id}` as `actor`, asserting `200`; returns the ticket object.
+    pub async fn ticket_as(&self, actor: &Actor, ticket: i64) -> Value {
+        self.get_json(actor, &format!("/tickets/{ticket}")).await
+    }
+
+    /// The ticket's history as `actor` sees it, every page (following `Link`).
+    pub async fn events_of(&self, actor: &Actor, ticket: i64) -> Vec<Value> {
+        let path = format!("/tickets/{ticket}/events?limit=1000");
+        self.collect_pages(actor, &path, Value::clone).await.0
+    }
+
+    /// Sends a request as `actor` with extra `headers` (repeated names are sent
+    /// repeatedly) and, when given, a JSON body.
+    pub async fn send_with_headers(
+        &self,
+        actor: &Actor,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Response {
+        let mut request = self.request_as(actor, method, path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        send(request).await
+    }
+
     // ---- the database, directly ------------------------------------------------------
 
     /// Runs a statement with one `i64` parameter.
@@ -378,7 +453,8 @@ impl TestApp {
     }
 
     /// Everything a refused write could have changed, for before/after comparisons:
-    /// users, tickets and messages, in that order, separated by `" | "`.
+    /// users, tickets, messages, ticket events and idempotency keys, in that order,
+    /// separated by `" | "`.
     pub async fn snapshot(&self) -> String {
         let client = self.db.pool().get().await.expect("a database connection");
         let row = client
@@ -388,9 +464,13 @@ impl TestApp {
                       is_staff, is_superuser, is_active, tickets_count), ';' ORDER BY id), '') \
                       FROM users), \
                    (SELECT coalesce(string_agg(concat_ws(',', id, updated_at, author_id, topic, \
-                      status), ';' ORDER BY id), '') FROM tickets), \
+                      status, priority, assignee_id, version), ';' ORDER BY id), '') FROM tickets), \
                    (SELECT coalesce(string_agg(concat_ws(',', id, ticket_id, author_id, type, \
-                      text), ';' ORDER BY id), '') FROM messages))",
+                      text), ';' ORDER BY id), '') FROM messages), \
+                   (SELECT coalesce(string_agg(concat_ws(',', id, ticket_id, actor_id, type, \
+                      internal, data), ';' ORDER BY id), '') FROM ticket_events), \
+                   (SELECT coalesce(string_agg(concat_ws(',', user_id, key, created_at), ';' \
+                      ORDER BY user_id, key), '') FROM idempotency_keys))",
                 &[],
             )
             .await
@@ -540,6 +620,19 @@ impl Failures {
         }
     }
 
+    /// Records `path` unless `GET path` as `actor` is the problem described.
+    pub async fn get_problem(
+        &mut self,
+        app: &TestApp,
+        actor: &Actor,
+        path: &str,
+        status: u16,
+        codes: &[&str],
+    ) {
+        let response = app.get_as(actor, path).await;
+        self.problem(path, response, status, codes).await;
+    }
+
     pub fn record(&mut self, failure: String) {
         self.0.push(failure);
     }
@@ -596,6 +689,26 @@ pub fn assert_not_cached_or_sniffed(headers: &HeaderMap, what: &str) {
         "nosniff",
         "{what}"
     );
+}
+
+/// The priorities of the contract, lowest first.
+pub const PRIORITIES: [&str; 4] = ["low", "normal", "high", "urgent"];
+
+/// The strong entity tag of a ticket at `version`: `"<version>"`.
+pub fn etag_of(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// A ticket object's `version`.
+pub fn version_of(ticket: &Value) -> i64 {
+    ticket["version"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no integer `version` in {ticket}"))
+}
+
+/// The `type`s of a list of events, in order.
+pub fn event_types(events: &[Value]) -> Vec<&str> {
+    events.iter().map(|e| str_field(e, "type")).collect()
 }
 
 /// A header's value as text, `""` when absent.
@@ -690,6 +803,15 @@ pub fn next_link(headers: &HeaderMap) -> Option<String> {
                 .any(|param| param.trim().replace(' ', "") == "rel=\"next\"")
         })
         .map(|(target, _)| target)
+}
+
+/// The `cursor` of a response's `Link: rel="next"`.
+pub fn next_cursor(response: &Response) -> String {
+    let link = next_link(response.headers()).expect("a Link rel=next");
+    link.split(['?', '&'])
+        .find_map(|p| p.strip_prefix("cursor="))
+        .expect("a cursor in the link")
+        .to_owned()
 }
 
 /// The `(target, parameters)` pairs of a `Link` header value. Targets may hold commas
@@ -866,12 +988,26 @@ pub fn assert_user_object(user: &Value, seen_by_staff: bool) {
 }
 
 /// Asserts the shape of a ticket object; `author` appears exactly for staff callers.
+/// `assignee` is `null` or `{"id", "username"}`, whoever asks.
 pub fn assert_ticket_object(ticket: &Value, seen_by_staff: bool) {
     id_of(ticket);
     assert_timestamp(&ticket["created_at"]);
     assert_timestamp(&ticket["updated_at"]);
     str_field(ticket, "topic");
     str_field(ticket, "status");
+    assert!(
+        PRIORITIES.contains(&str_field(ticket, "priority")),
+        "an unknown priority in {ticket}"
+    );
+    let assignee = &ticket["assignee"];
+    assert!(
+        assignee.is_null() || (assignee["id"].is_i64() && assignee["username"].is_string()),
+        "`assignee` is neither null nor {{id, username}}: {ticket}"
+    );
+    assert!(
+        ticket["version"].as_i64().is_some_and(|v| v >= 1),
+        "no positive integer `version` in {ticket}"
+    );
     assert_eq!(
         ticket["author"].is_string(),
         seen_by_staff,
@@ -890,4 +1026,56 @@ pub fn assert_message_object(message: &Value, seen_by_staff: bool) {
         seen_by_staff,
         "`author` must appear exactly for staff callers: {message}"
     );
+}
+
+// ---- locks: holding a request at a known point ------------------------------------
+
+/// Waits until a backend of this database other than `ours` waits for a lock; `false`
+/// when `done` is set first, or when nobody waits after a long while (10 s). A condition
+/// to hold a request at a known point, not a delay.
+pub async fn someone_waits(observer: &Client, ours: &[i32], done: &AtomicBool) -> bool {
+    for _ in 0..500 {
+        if done.load(Ordering::SeqCst) {
+            return false;
+        }
+        let waiting: i64 = observer
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock' AND pid <> ALL ($1)",
+                &[&ours],
+            )
+            .await
+            .expect("the waiting backends")
+            .get(0);
+        if waiting > 0 {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// The id of the backend serving `client`.
+pub async fn backend_pid(client: &Client) -> i32 {
+    let row = client.query_one("SELECT pg_backend_pid()", &[]).await;
+    row.expect("a pid").get(0)
+}
+
+/// Waits until the backend `pid` waits for a lock.
+pub async fn waits(observer: &Client, pid: i32) {
+    for _ in 0..500 {
+        let row = observer
+            .query_one(
+                "SELECT coalesce(wait_event_type = 'Lock', false) FROM pg_stat_activity \
+                 WHERE pid = $1",
+                &[&pid],
+            )
+            .await
+            .expect("the backend's state");
+        if row.get::<_, bool>(0) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("backend {pid} never waited");
 }

@@ -5,7 +5,8 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use crate::helpers::{
-    assert_json, assert_problem, id_of, ids, next_link, spawn_app, str_field, Actor, TestApp,
+    assert_json, assert_problem, id_of, ids, next_cursor, next_link, spawn_app, str_field, Actor,
+    TestApp,
 };
 
 /// Identity: the page body is the list.
@@ -438,15 +439,6 @@ async fn empty_lists_are_empty_arrays() {
             "{path}"
         );
     }
-}
-
-/// The `cursor` of a response's `Link: rel="next"`.
-fn next_cursor(response: &reqwest::Response) -> String {
-    let link = next_link(response.headers()).expect("a Link rel=next");
-    link.split(['?', '&'])
-        .find_map(|p| p.strip_prefix("cursor="))
-        .expect("a cursor in the link")
-        .to_owned()
 }
 
 #[tokio::test]
