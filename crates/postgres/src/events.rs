@@ -10,14 +10,34 @@ use tokio_postgres::Row;
 
 use crate::rows;
 
+/// The channel of `NOTIFY`, as a literal for the statements.
+macro_rules! events_channel {
+    () => {
+        "ticket_events"
+    };
+}
+
 /// Appends events in the given order; `$3`, `$4` and `$5` are their types, internal
 /// flags and data. Every writer has locked the ticket's row before this runs, so the
-/// ids of one ticket's events grow in commit order.
+/// ids of one ticket's events grow in commit order. In the same statement (so in the
+/// write's transaction), each event is queued for every active webhook that subscribes
+/// to its type (the outbox), and `NOTIFY ticket_events` tells every replica's listener,
+/// at commit, that events up to the highest new id exist. The notification carries the
+/// id only: listeners read the events from the table.
 pub(crate) const APPEND: &str = concat!(
+    "WITH e AS (",
     "INSERT INTO ticket_events (ticket_id, actor_id, type, internal, data) ",
     "SELECT $1, $2, e.type::ticket_event_type, e.internal, e.data ",
     "FROM unnest($3::text[], $4::bool[], $5::jsonb[]) WITH ORDINALITY AS e(type, internal, data, n) ",
-    "ORDER BY e.n"
+    "ORDER BY e.n RETURNING id, type",
+    "), outbox AS (",
+    "INSERT INTO webhook_deliveries (webhook_id, event_id) ",
+    "SELECT w.id, e.id FROM e JOIN webhooks w ON w.active ",
+    "AND (e.type::text = ANY (w.events) OR '*' = ANY (w.events)) ",
+    "ORDER BY e.id, w.id",
+    ") SELECT pg_notify('",
+    events_channel!(),
+    "', max(e.id)::text) FROM e"
 );
 
 /// The parameters of [`APPEND`] for some events, which must outlive the statement.
