@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod event;
+pub mod feed;
 pub mod idempotency;
 pub mod ids;
 pub mod message;

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::event::TicketEvent;
+use crate::feed::{FeedEvent, FeedFilter};
 use crate::idempotency::{Idempotency, KeyConflict, Written};
 use crate::page::{CreatedKey, Page, PageRequest, UsersKey};
 use crate::ticket::{TicketFilter, TicketVersion, UserRef, VersionPrecondition};
@@ -295,6 +296,16 @@ pub trait TicketRepository: Send + Sync {
         id: TicketId,
         page: PageRequest<EventId>,
     ) -> Result<Option<Page<TicketEvent, EventId>>, RepositoryError>;
+
+    /// The events after `after` (from the first when `None`) up to `up_to`, oldest
+    /// first, at most `limit`, that `filter` admits: how a resuming stream catches up.
+    async fn events_between(
+        &self,
+        filter: FeedFilter,
+        after: Option<EventId>,
+        up_to: EventId,
+        limit: u16,
+    ) -> Result<Vec<FeedEvent>, RepositoryError>;
 
     /// Forgets the idempotency keys stored before `cutoff`; returns how many.
     async fn forget_idempotency_keys(&self, cutoff: OffsetDateTime)

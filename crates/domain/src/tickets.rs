@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::event::TicketEvent;
+use crate::feed::{FeedEvent, FeedFilter};
 use time::OffsetDateTime;
 
 use crate::idempotency::{self, Idempotency, KeyConflict, Written};
@@ -235,6 +236,39 @@ impl TicketService {
             .list_messages(caller.into(), id, page)
             .await?
             .ok_or(ReadTicketError::NotFound)
+    }
+
+    /// What a stream of events for `caller` carries: what they may see, of one ticket
+    /// when `ticket` names one, which they must be able to see.
+    pub async fn feed_filter(
+        &self,
+        caller: Caller,
+        ticket: Option<TicketId>,
+    ) -> Result<FeedFilter, ReadTicketError> {
+        if let Some(id) = ticket {
+            self.get(caller, id).await?;
+        }
+        Ok(FeedFilter {
+            viewer: caller.into(),
+            ticket,
+        })
+    }
+
+    /// The events a resuming stream missed: after `after` (from the first when `None`),
+    /// up to `up_to`, at most `limit`, oldest first.
+    pub async fn missed_events(
+        &self,
+        filter: FeedFilter,
+        after: Option<EventId>,
+        up_to: EventId,
+        limit: u16,
+    ) -> Result<Vec<FeedEvent>, RepositoryError> {
+        if after.is_some_and(|after| after >= up_to) {
+            return Ok(Vec::new());
+        }
+        self.tickets
+            .events_between(filter, after, up_to, limit)
+            .await
     }
 
     /// Forgets the idempotency keys older than their retention; returns how many.

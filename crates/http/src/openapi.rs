@@ -18,7 +18,7 @@ use utoipa::openapi::{AllOfBuilder, Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{FieldError, ProblemBody};
-use crate::routes::{events, health, messages, session, tickets, users};
+use crate::routes::{events, health, messages, session, stream, tickets, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -48,6 +48,7 @@ use crate::routes::{events, health, messages, session, tickets, users};
         messages::list,
         messages::post,
         events::history,
+        stream::events,
         health::live,
         health::ready,
         crate::routes::docs::openapi_json,
@@ -319,6 +320,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(ids.len(), 18, "{ids:?}");
+        assert_eq!(ids.len(), 19, "{ids:?}");
     }
 }

@@ -7,6 +7,7 @@ pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod messages;
 pub(crate) mod session;
+pub(crate) mod stream;
 pub(crate) mod tickets;
 pub(crate) mod users;
 
@@ -44,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(messages::post)),
     )
     .service(resource("/tickets/{id}/events", "GET").route(web::get().to(events::history)))
+    .service(resource("/events", "GET").route(web::get().to(stream::events)))
     .service(resource("/health/live", "GET").route(web::get().to(health::live)))
     .service(resource("/health/ready", "GET").route(web::get().to(health::ready)))
     .service(resource("/openapi.json", "GET").route(web::get().to(docs::openapi_json)))

@@ -18,6 +18,18 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub auth: AuthSettings,
+    pub events: EventSettings,
+}
+
+/// The live event stream.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventSettings {
+    pub buffer: usize,
+    pub stream_buffer: usize,
+    pub send_timeout_secs: u64,
+    pub keep_alive_secs: u64,
+    pub recheck_secs: u64,
+    pub poll_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

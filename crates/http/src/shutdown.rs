@@ -21,22 +21,42 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::ConnectionType;
 use actix_web::middleware::Next;
 use actix_web::web;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 use crate::state::AppState;
 
 /// Whether the service is stopping (draining or waiting for requests in flight); shared
-/// by the stopping task, the readiness probe and [`close_connections_while_draining`].
+/// by the stopping task, the readiness probe, [`close_connections_while_draining`] and
+/// the event streams, which end when it starts.
 #[derive(Debug, Clone, Default)]
-pub struct Draining(Arc<AtomicBool>);
+pub struct Draining(Arc<DrainState>);
+
+#[derive(Debug, Default)]
+struct DrainState {
+    started: AtomicBool,
+    changed: Notify,
+}
 
 impl Draining {
     pub fn start(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.0.started.store(true, Ordering::Relaxed);
+        self.0.changed.notify_waiters();
     }
 
     pub fn is_draining(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.started.load(Ordering::Relaxed)
+    }
+
+    /// Waits until the service starts stopping (at once if it has).
+    pub async fn started(&self) {
+        let notified = self.0.changed.notified();
+        tokio::pin!(notified);
+        // Registered before looking, so that a start in between is not missed.
+        notified.as_mut().enable();
+        if self.is_draining() {
+            return;
+        }
+        notified.await;
     }
 }
 

@@ -12,7 +12,7 @@ use actix_web::{web, App, HttpServer};
 use domain::ports::PasswordHasher;
 use domain::tickets::TicketService;
 use domain::users::UserService;
-use postgres_adapter::{PgTicketRepository, PgUserRepository, Pool};
+use postgres_adapter::{EventTail, PgTicketRepository, PgUserRepository, Pool, TailSettings};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::mpsc;
@@ -36,6 +36,8 @@ pub enum StartupError {
         waited_secs: u64,
         last_error: String,
     },
+    #[error("cannot start the event tail: {0}")]
+    EventTail(#[source] postgres_adapter::PoolSetupError),
     #[error("cannot start password hashing: {0}")]
     Hasher(#[source] domain::RepositoryError),
     #[error("cannot listen on {address}: {source}")]
@@ -97,6 +99,13 @@ impl Application {
             secure_cookies: settings.server.https,
             pool,
             draining: draining.clone(),
+            feed: EventTail::start(TailSettings {
+                url: settings.database.url.expose_secret().to_owned(),
+                buffer: settings.events.buffer,
+                poll_interval: Duration::from_millis(settings.events.poll_interval_ms.max(1)),
+            })
+            .map_err(StartupError::EventTail)?,
+            events: settings.events.clone(),
         });
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);

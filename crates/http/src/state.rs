@@ -2,11 +2,12 @@
 
 use domain::tickets::TicketService;
 use domain::users::UserService;
-use postgres_adapter::Pool;
+use postgres_adapter::{EventTail, Pool};
 use secrecy::SecretString;
 
 use crate::auth::{LoginThrottle, Tokens};
 use crate::pagination::CursorCodec;
+use crate::settings::EventSettings;
 use crate::shutdown::Draining;
 
 pub struct AppState {
@@ -21,6 +22,9 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// For the readiness probe.
     pub pool: Pool,
-    /// Set once the service stops: readiness then answers 503.
+    /// Set once the service stops: readiness then answers 503, and streams end.
     pub draining: Draining,
+    /// The tail of the event log, which feeds the live streams.
+    pub feed: EventTail,
+    pub events: EventSettings,
 }

@@ -4,6 +4,7 @@
 //! of the log (history, stream, webhooks) serves it as stored.
 
 use domain::event::{EventData, TicketEvent};
+use domain::feed::FeedEvent;
 use domain::{Caller, EventId, MessageId, RepositoryError, TicketId, UserId};
 use serde_json::{json, Map, Value};
 use tokio_postgres::Row;
@@ -16,6 +17,9 @@ macro_rules! events_channel {
         "ticket_events"
     };
 }
+
+/// The channel on which writers announce new events (see [`APPEND`]).
+pub(crate) const EVENTS_CHANNEL: &str = events_channel!();
 
 /// Appends events in the given order; `$3`, `$4` and `$5` are their types, internal
 /// flags and data. Every writer has locked the ticket's row before this runs, so the
@@ -183,6 +187,55 @@ macro_rules! list_events {
 
 pub(crate) const LIST_FIRST: &str = list_events!("", "$5");
 pub(crate) const LIST_AFTER: &str = list_events!(" AND e.id > $5", "$6");
+
+/// The events a resuming stream missed: after `$1`, up to `$2`, that the viewer (`$3`,
+/// `$4` sees all, `$5` sees internal) may see, at most `$6`.
+macro_rules! events_between {
+    ($ticket:literal, $limit:literal) => {
+        concat!(
+            "SELECT ",
+            event_columns!(),
+            ", t.author_id AS ticket_author FROM ticket_events e ",
+            "JOIN tickets t ON t.id = e.ticket_id LEFT JOIN users au ON au.id = e.actor_id ",
+            "WHERE e.id > $1 AND e.id <= $2 AND ",
+            crate::visibility::ticket_visible!("t", "$3", "$4"),
+            " AND ",
+            crate::visibility::event_visible!("e", "$5"),
+            $ticket,
+            " ORDER BY e.id LIMIT ",
+            $limit
+        )
+    };
+}
+
+pub(crate) const BETWEEN: &str = events_between!("", "$6");
+/// The same for one ticket (`$6`), through the ticket's own index.
+pub(crate) const BETWEEN_OF_TICKET: &str = events_between!(" AND e.ticket_id = $6", "$7");
+
+/// Every event after `$1`, at most `$2`, with the snapshot the statement saw: what the
+/// tail of the log ([`crate::feed`]) reads. A single row of NULL event columns when
+/// there are none.
+pub(crate) const TAIL: &str = concat!(
+    "WITH s AS (SELECT pg_current_snapshot()::text AS snapshot) ",
+    "SELECT s.snapshot, e.* FROM s LEFT JOIN LATERAL (",
+    "SELECT ",
+    event_columns!(),
+    ", t.author_id AS ticket_author FROM ticket_events e ",
+    "JOIN tickets t ON t.id = e.ticket_id LEFT JOIN users au ON au.id = e.actor_id ",
+    "WHERE e.id > $1 ORDER BY e.id LIMIT $2",
+    ") e ON true ORDER BY e.id"
+);
+
+/// A row of the event columns with `ticket_author`; `None` for a NULL row.
+pub(crate) fn feed_event(row: &Row) -> Result<Option<FeedEvent>, RepositoryError> {
+    let Some(event) = event(row)? else {
+        return Ok(None);
+    };
+    Ok(Some(FeedEvent {
+        event,
+        ticket_author: rows::user_id(row, "ticket_author")?,
+    }))
+}
 
 /// A row of the event columns; `None` for the NULL row of a visible ticket without
 /// events to show.

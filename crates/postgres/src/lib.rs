@@ -11,6 +11,7 @@
 mod enums;
 mod error;
 mod events;
+mod feed;
 mod idempotency;
 mod migrate;
 mod pool;
@@ -25,6 +26,7 @@ mod visibility;
 pub mod testing;
 
 pub use deadpool_postgres::Pool;
+pub use feed::{EventTail, TailSettings};
 pub use migrate::{run_migrations, MigrationError};
 pub use pool::{create_pool, ping, PoolSettings, PoolSetupError};
 pub use tickets::PgTicketRepository;

@@ -11,6 +11,7 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use domain::event::{EventData, TicketEvent};
+use domain::feed::{FeedEvent, FeedFilter};
 use domain::idempotency::{Idempotency, Written};
 use domain::page::{CreatedKey, Page, PageRequest};
 use domain::ports::{
@@ -758,6 +759,60 @@ impl TicketRepository for PgTicketRepository {
             }
         }
         Ok(Some(rows::page(found, page.limit.get(), |event| event.id)))
+    }
+
+    async fn events_between(
+        &self,
+        filter: FeedFilter,
+        after: Option<EventId>,
+        up_to: EventId,
+        limit: u16,
+    ) -> Result<Vec<FeedEvent>, RepositoryError> {
+        let client = connection(&self.pool).await?;
+        let viewer = filter.viewer;
+        let after = after.map_or(0, EventId::get);
+        let (up_to, viewer_id) = (up_to.get(), viewer.user_id.get());
+        let limit = i64::from(limit);
+        let fetched = match filter.ticket {
+            None => {
+                query::rows(
+                    &client,
+                    events::BETWEEN,
+                    &[
+                        &after,
+                        &up_to,
+                        &viewer_id,
+                        &viewer.sees_all,
+                        &viewer.sees_internal,
+                        &limit,
+                    ],
+                )
+                .await?
+            }
+            Some(ticket) => {
+                query::rows(
+                    &client,
+                    events::BETWEEN_OF_TICKET,
+                    &[
+                        &after,
+                        &up_to,
+                        &viewer_id,
+                        &viewer.sees_all,
+                        &viewer.sees_internal,
+                        &ticket.get(),
+                        &limit,
+                    ],
+                )
+                .await?
+            }
+        };
+        let mut found = Vec::with_capacity(fetched.len());
+        for row in &fetched {
+            if let Some(event) = events::feed_event(row)? {
+                found.push(event);
+            }
+        }
+        Ok(found)
     }
 
     async fn forget_idempotency_keys(

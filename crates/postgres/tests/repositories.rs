@@ -8,6 +8,7 @@
 mod repositories {
     pub mod errors;
     pub mod events;
+    pub mod feed;
     pub mod idempotency;
     pub mod messages;
     pub mod migrations;

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use super::*;
 use crate::event::EventData;
+use crate::feed::FeedFilter;
 use crate::idempotency::{IdempotencyKey, RequestFingerprint, StoredResponse};
 use crate::page::PageLimit;
 use crate::ports::{AssigneeCandidate, ExpectedTicket, MockTicketRepository, TicketSnapshot};
@@ -1745,4 +1746,73 @@ async fn history_of_an_invisible_ticket_is_not_found_and_failures_are_unexpected
     let unavailable = Read::Unexpected(RepositoryErrorKind::Unavailable);
     assert_eq!(Read::from(failed), unavailable);
     check_port_calls(service, "history");
+}
+
+// ---- the live feed -------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_feed_of_one_ticket_needs_a_ticket_the_caller_may_see() {
+    for who in everyone() {
+        let mut repo = MockTicketRepository::new();
+        let viewer = viewer_of(who);
+        repo.expect_find_visible()
+            .withf(move |v, id| *v == viewer && *id == ticket_id())
+            .times(1)
+            .returning(|_, _| Ok(None));
+        let one = service(repo);
+        let refused = one.feed_filter(who, Some(ticket_id())).await;
+        assert!(matches!(refused, Err(ReadTicketError::NotFound)), "{who:?}");
+        check_port_calls(one, &format!("{who:?} one ticket"));
+
+        // Every ticket needs no lookup.
+        let mut repo = MockTicketRepository::new();
+        repo.expect_find_visible().times(0);
+        let every = service(repo);
+        let all = every.feed_filter(who, None).await.ok();
+        assert_eq!(
+            all,
+            Some(FeedFilter {
+                viewer: viewer_of(who),
+                ticket: None
+            })
+        );
+        check_port_calls(every, &format!("{who:?} all"));
+    }
+}
+
+#[tokio::test]
+async fn catching_up_reads_only_when_something_was_missed() {
+    let who = everyone()[0];
+    let filter = FeedFilter {
+        viewer: viewer_of(who),
+        ticket: None,
+    };
+    let id = |n| EventId::new(n).unwrap();
+    let mut repo = MockTicketRepository::new();
+    repo.expect_events_between()
+        .withf(move |f, after, up_to, limit| {
+            *f == filter && *after == Some(id(3)) && *up_to == id(9) && *limit == 50
+        })
+        .times(1)
+        .returning(|_, _, _, _| Ok(Vec::new()));
+    let service = service(repo);
+    assert_eq!(
+        service
+            .missed_events(filter, Some(id(9)), id(9), 50)
+            .await
+            .ok(),
+        Some(Vec::new())
+    );
+    assert_eq!(
+        service
+            .missed_events(filter, Some(id(12)), id(9), 50)
+            .await
+            .ok(),
+        Some(Vec::new())
+    );
+    assert!(service
+        .missed_events(filter, Some(id(3)), id(9), 50)
+        .await
+        .is_ok());
+    check_port_calls(service, "catch up");
 }

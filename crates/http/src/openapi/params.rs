@@ -141,3 +141,16 @@ pub enum SortOrder {
     Asc,
     Desc,
 }
+
+/// What `GET /events` carries and where it starts.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StreamParams {
+    /// Only this ticket's events (`404` if the caller may not see it).
+    #[param(required = false, minimum = 1, example = 10)]
+    ticket_id: i64,
+    /// Resume after this event, as the `Last-Event-ID` header does (the header wins);
+    /// `0` starts from the first event.
+    #[param(required = false, minimum = 0, example = 981)]
+    last_event_id: i64,
+}

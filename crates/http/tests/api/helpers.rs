@@ -65,17 +65,54 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// Like [`spawn_app`], with `configure` applied to the settings last.
-pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    let db = TestDatabase::create().await;
+/// The test settings on the database at `url`.
+fn test_settings(url: &str) -> Settings {
     let mut settings = Settings::defaults().expect("the compiled-in settings parse");
     settings.server.host = "127.0.0.1".to_owned();
     settings.server.port = 0;
     settings.server.workers = 2;
-    settings.database.url = SecretString::from(db.url().to_owned());
+    settings.database.url = SecretString::from(url.to_owned());
     settings.auth.jwt_secret = Some(SecretString::from(JWT_SECRET));
     settings.auth.staff_api_key = Some(SecretString::from(STAFF_KEY));
     settings.auth.bcrypt_cost = 4;
+    settings
+}
+
+/// Another instance of the service on a test app's database, as a second replica
+/// behind a load balancer would be. It stops when dropped.
+pub struct Replica {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    server: JoinHandle<std::io::Result<()>>,
+    _stop_requests: mpsc::UnboundedSender<StopRequest>,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl TestApp {
+    /// A second instance on this app's database.
+    pub async fn replica(&self) -> Replica {
+        let app = Application::build(test_settings(self.db.url()))
+            .await
+            .expect("the replica builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let (stop_requests, receiver) = mpsc::unbounded_channel();
+        Replica {
+            address,
+            server: tokio::spawn(app.run_until(receiver)),
+            _stop_requests: stop_requests,
+        }
+    }
+}
+
+/// Like [`spawn_app`], with `configure` applied to the settings last.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let db = TestDatabase::create().await;
+    let mut settings = test_settings(db.url());
     configure(&mut settings);
     let app = Application::build(settings)
         .await

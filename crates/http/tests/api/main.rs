@@ -28,6 +28,7 @@ mod search;
 mod shutdown;
 mod status;
 mod status_races;
+mod stream;
 mod tickets;
 mod users;
 mod users_patch;

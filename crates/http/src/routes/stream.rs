@@ -1,0 +1,292 @@
+//! `GET /events`: the live stream of ticket events (Server-Sent Events).
+//!
+//! A stream first sends what the client missed, when it resumes (`Last-Event-ID`),
+//! read from the event log up to the tail's horizon; then the live events after it,
+//! from the process's tail ([`postgres_adapter::EventTail`]), which every replica keeps
+//! for itself from the same table. Each event goes out once, in id order; what the
+//! caller may not see is left out (the domain's `Viewer::may_see`).
+//!
+//! A stream ends — and the client reconnects with `Last-Event-ID`, losing nothing —
+//! when the client reads too slowly (its buffer stays full for `send_timeout_secs`, or
+//! the tail's buffer overtakes it), when the service drains, and within
+//! `recheck_secs` of its user's deactivation or change of role.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{web, HttpRequest, HttpResponse, Responder};
+use actix_web_lab::sse;
+use domain::feed::{FeedEvent, FeedFilter, FeedStart};
+use domain::{Caller, EventId, TicketId};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::auth::Authenticated;
+use crate::dto::EventResponse;
+use crate::error::{ApiError, ErrorKind};
+use crate::openapi::params::StreamParams;
+use crate::openapi::responses::{
+    BadRequest, InternalServerError, NotFound, ServiceUnavailable, Unauthorized,
+};
+use crate::state::AppState;
+
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
+
+/// How long a new stream waits for a tail that has not yet found the log's end (just
+/// after the process started, or while PostgreSQL is away).
+const TAIL_WAIT: Duration = Duration::from_secs(3);
+/// Events read from the log at once while catching up.
+const CATCH_UP_PAGE: u16 = 500;
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct StreamQuery {
+    ticket_id: Option<String>,
+    last_event_id: Option<String>,
+}
+
+fn invalid(detail: &'static str) -> ApiError {
+    ApiError::new(ErrorKind::InvalidQuery, detail)
+}
+
+/// The event id to resume after: the `Last-Event-ID` header, else `?last_event_id=`. `0`
+/// resumes from the log's beginning.
+fn resume_point(req: &HttpRequest, query: &StreamQuery) -> Result<FeedStart, ApiError> {
+    let header = req.headers().get(LAST_EVENT_ID);
+    let raw = match header {
+        Some(value) => Some(value.to_str().map_err(|_| {
+            invalid("The header `Last-Event-ID` must be an event id (a whole number).")
+        })?),
+        None => query.last_event_id.as_deref(),
+    };
+    let Some(raw) = raw.map(str::trim).filter(|raw| !raw.is_empty()) else {
+        return Ok(FeedStart::Now);
+    };
+    if raw == "0" {
+        return Ok(FeedStart::FromStart);
+    }
+    EventId::parse(raw)
+        .map(FeedStart::After)
+        .ok_or_else(|| invalid("`Last-Event-ID` must be an event id (a whole number)."))
+}
+
+/// Live events
+///
+/// A stream of `text/event-stream`: each event as `id: <event id>`, `event: <type>` and
+/// `data: <the event as in the history>`. Customers receive their own tickets' events
+/// and never `note.created`; staff receive all. `?ticket_id=` keeps one ticket's events
+/// (`404` if the caller may not see it). With `Last-Event-ID` (header, or
+/// `?last_event_id=`; `0` for the beginning) the stream first sends every event after it
+/// that the caller may see, then live ones, with no gap and no duplicate; without it,
+/// the events written from now on. A `: keep-alive` comment comes at least every 15
+/// seconds. The stream ends when the service drains, within 30 seconds of the user's
+/// deactivation or change of role, and when the client reads too slowly: reconnect with
+/// `Last-Event-ID`.
+#[utoipa::path(
+    get,
+    path = "/events",
+    operation_id = "event_stream",
+    tag = "tickets",
+    params(StreamParams),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The stream (Server-Sent Events).",
+            content_type = "text/event-stream", body = String,
+            example = json!("id: 981\nevent: ticket.status_changed\ndata: {\"id\":981,\"ticket_id\":10,\"type\":\"ticket.status_changed\",\"created_at\":\"2026-11-28T11:14:10.516402Z\",\"actor\":{\"id\":4,\"username\":\"bob\"},\"data\":{\"from\":\"pending\",\"to\":\"resolved\"}}\n\n")),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 500, response = InternalServerError),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+pub async fn events(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<HttpResponse, ApiError> {
+    let query = web::Query::<StreamQuery>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|e| {
+            ApiError::new(
+                ErrorKind::InvalidQuery,
+                format!("The query string is invalid: {e}."),
+            )
+        })?;
+    let ticket = query
+        .ticket_id
+        .as_deref()
+        .map(|raw| {
+            TicketId::parse(raw.trim())
+                .ok_or_else(|| invalid("`ticket_id` must be a ticket id (a positive integer)."))
+        })
+        .transpose()?;
+    let start = resume_point(&req, &query)?;
+    let filter = state.tickets.feed_filter(caller, ticket).await?;
+    if state.draining.is_draining() {
+        return Err(ApiError::shutting_down());
+    }
+
+    // Subscribed before the horizon is read: whatever comes after the horizon is then in
+    // the receiver.
+    let (live, horizon) = state.feed.subscribe();
+    let horizon = match horizon {
+        Some(known) => known,
+        None => state.feed.ready(TAIL_WAIT).await.ok_or_else(|| {
+            ApiError::unavailable(std::io::Error::other("the event tail is not connected"))
+        })?,
+    };
+    let settings = &state.events;
+    let (sender, receiver) = mpsc::channel(settings.stream_buffer.max(1));
+    let stream = Stream {
+        state: state.clone().into_inner(),
+        caller,
+        filter,
+        sender,
+        send_timeout: Duration::from_secs(settings.send_timeout_secs.max(1)),
+        recheck: Duration::from_secs(settings.recheck_secs.max(1)),
+    };
+    tokio::spawn(stream.run(start, horizon, live));
+
+    let mut response = sse::Sse::from_infallible_receiver(receiver)
+        .with_keep_alive(Duration::from_secs(settings.keep_alive_secs.max(1)))
+        .respond_to(&req)
+        .map_into_boxed_body();
+    // Proxies (nginx) must pass events on as they come.
+    response
+        .headers_mut()
+        .insert(X_ACCEL_BUFFERING, HeaderValue::from_static("no"));
+    Ok(response)
+}
+
+/// One open stream: the task that feeds its response body.
+struct Stream {
+    state: Arc<AppState>,
+    caller: Caller,
+    filter: FeedFilter,
+    sender: mpsc::Sender<sse::Event>,
+    send_timeout: Duration,
+    recheck: Duration,
+}
+
+/// Why a stream ends; logged at debug level.
+#[derive(Debug)]
+enum End {
+    ClientGone,
+    ClientTooSlow,
+    Draining,
+    CallerChanged,
+    TailClosed,
+    Failed(String),
+}
+
+impl Stream {
+    async fn run(self, start: FeedStart, horizon: i64, live: broadcast::Receiver<Arc<FeedEvent>>) {
+        match self.serve(start, horizon, live).await {
+            End::Failed(reason) => {
+                tracing::warn!(user = %self.caller.id, reason, "event stream failed");
+            }
+            end => tracing::debug!(user = %self.caller.id, reason = ?end, "event stream ended"),
+        }
+    }
+
+    async fn serve(
+        &self,
+        start: FeedStart,
+        horizon: i64,
+        mut live: broadcast::Receiver<Arc<FeedEvent>>,
+    ) -> End {
+        let mut last_sent = match start {
+            FeedStart::After(id) => id.get(),
+            FeedStart::FromStart => 0,
+            FeedStart::Now => horizon,
+        };
+        if last_sent < horizon {
+            match self.catch_up(last_sent, horizon).await {
+                Ok(()) => last_sent = horizon,
+                Err(end) => return end,
+            }
+        }
+        let mut recheck = tokio::time::interval(self.recheck);
+        recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        recheck.tick().await;
+        loop {
+            tokio::select! {
+                biased;
+                () = self.state.draining.started() => return End::Draining,
+                () = self.sender.closed() => return End::ClientGone,
+                _ = recheck.tick() => {
+                    if let Err(end) = self.still_the_same_caller().await {
+                        return end;
+                    }
+                }
+                received = live.recv() => match received {
+                    Ok(event) => {
+                        let id = event.event.id.get();
+                        if id <= last_sent {
+                            continue;
+                        }
+                        last_sent = id;
+                        if self.filter.admits(&event) {
+                            if let Err(end) = self.send(&event).await {
+                                return end;
+                            }
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => return End::ClientTooSlow,
+                    Err(broadcast::error::RecvError::Closed) => return End::TailClosed,
+                },
+            }
+        }
+    }
+
+    /// Sends what the log holds after `after` up to `horizon`, page by page.
+    async fn catch_up(&self, mut after: i64, horizon: i64) -> Result<(), End> {
+        let Some(up_to) = EventId::new(horizon) else {
+            return Ok(());
+        };
+        loop {
+            let from = EventId::new(after);
+            let page = self
+                .state
+                .tickets
+                .missed_events(self.filter, from, up_to, CATCH_UP_PAGE)
+                .await
+                .map_err(|e| End::Failed(crate::startup::error_chain(&e)))?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after = last.event.id.get();
+            for event in &page {
+                self.send(event).await?;
+            }
+            if page.len() < usize::from(CATCH_UP_PAGE) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Queues one event for the client, waiting at most `send_timeout` for room.
+    async fn send(&self, event: &FeedEvent) -> Result<(), End> {
+        let body = EventResponse::from(event.event.clone());
+        let data = sse::Data::new_json(&body)
+            .map_err(|e| End::Failed(e.to_string()))?
+            .id(event.event.id.get().to_string())
+            .event(event.event.data.type_name());
+        match tokio::time::timeout(self.send_timeout, self.sender.send(data.into())).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::ClientGone),
+            Err(_) => Err(End::ClientTooSlow),
+        }
+    }
+
+    /// The contract ends a stream within 30 s of its user's deactivation or demotion.
+    async fn still_the_same_caller(&self) -> Result<(), End> {
+        match self.state.users.authenticate(self.caller.id).await {
+            Ok(Some(now)) if now.role == self.caller.role => Ok(()),
+            Ok(Some(_) | None) => Err(End::CallerChanged),
+            // The database is away: the tail is too, and the stream waits for both.
+            Err(_) => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! `GET /events`: the live stream (Server-Sent Events) — its format, who sees what,
+//! resuming without gaps or duplicates, one ticket's stream, and when a stream ends.
+
+use std::time::Duration;
+
+use reqwest::{Method, Response};
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_problem, header, send, spawn_app, spawn_app_with, Actor, TestApp};
+
+/// How long a test waits for something that should come at once: generous, so that a
+/// loaded machine does not fail it; the contract's own bound is not tested here.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// One event as the stream framed it.
+#[derive(Debug, Clone)]
+struct Frame {
+    id: i64,
+    kind: String,
+    data: Value,
+}
+
+/// An open stream, read frame by frame.
+struct Stream {
+    response: Response,
+    pending: String,
+}
+
+impl Stream {
+    async fn open(app: &TestApp, actor: &Actor, query: &str, last_event_id: Option<i64>) -> Self {
+        Self::open_at(app, &app.address, actor, query, last_event_id).await
+    }
+
+    /// Opens the stream on the instance at `address`.
+    async fn open_at(
+        app: &TestApp,
+        address: &str,
+        actor: &Actor,
+        query: &str,
+        last_event_id: Option<i64>,
+    ) -> Self {
+        let mut request = app
+            .client
+            .get(format!("{address}/events{query}"))
+            .bearer_auth(&actor.token);
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id.to_string());
+        }
+        let response = send(request).await;
+        assert_eq!(response.status(), 200, "the stream opens");
+        assert!(
+            header(response.headers(), "content-type").starts_with("text/event-stream"),
+            "{:?}",
+            response.headers()
+        );
+        assert_eq!(header(response.headers(), "x-accel-buffering"), "no");
+        assert!(header(response.headers(), "cache-control").contains("no-cache"));
+        Stream {
+            response,
+            pending: String::new(),
+        }
+    }
+
+    /// The next event frame (comments skipped); `None` when the stream ended.
+    async fn next(&mut self) -> Option<Frame> {
+        loop {
+            while let Some(end) = self.pending.find("\n\n") {
+                let block: String = self.pending.drain(..end + 2).collect();
+                if let Some(frame) = parse(&block) {
+                    return Some(frame);
+                }
+            }
+            let chunk = tokio::time::timeout(PATIENCE, self.response.chunk())
+                .await
+                .expect("the stream sends within the patience")
+                .ok()??;
+            self.pending.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// The next `n` frames.
+    async fn take(&mut self, n: usize) -> Vec<Frame> {
+        let mut frames = Vec::with_capacity(n);
+        for _ in 0..n {
+            frames.push(self.next().await.expect("the stream goes on"));
+        }
+        frames
+    }
+
+    /// Waits for the stream to end; panics if an event comes instead.
+    async fn ended(mut self) {
+        if let Some(frame) = self.next().await {
+            panic!("the stream went on with {frame:?}");
+        }
+    }
+}
+
+fn parse(block: &str) -> Option<Frame> {
+    let (mut id, mut kind, mut data) = (None, None, String::new());
+    for line in block.lines() {
+        if let Some(value) = line.strip_prefix("id: ") {
+            id = value.parse().ok();
+        } else if let Some(value) = line.strip_prefix("event: ") {
+            kind = Some(value.to_owned());
+        } else if let Some(value) = line.strip_prefix("data: ") {
+            data.push_str(value);
+        }
+    }
+    Some(Frame {
+        id: id?,
+        kind: kind?,
+        data: serde_json::from_str(&data).expect("data is JSON"),
+    })
+}
+
+fn types(frames: &[Frame]) -> Vec<&str> {
+    frames.iter().map(|f| f.kind.as_str()).collect()
+}
+
+#[tokio::test]
+async fn a_write_reaches_an_open_stream_framed_as_the_history_shows_it() {
+    let app = spawn_app().await;
+    let customer = app.customer().await;
+    let staff = app.staff().await;
+    let mut stream = Stream::open(&app, &staff, "", None).await;
+
+    let ticket = app.open_ticket_id(&customer).await;
+    let frames = stream.take(2).await;
+    assert_eq!(types(&frames), ["ticket.created", "message.created"]);
+    let history = app
+        .get_json(&staff, &format!("/tickets/{ticket}/events"))
+        .await;
+    for (frame, event) in frames.iter().zip(history.as_array().expect("a list")) {
+        assert_eq!(frame.data, *event, "the stream sends the history's object");
+        assert_eq!(frame.id, event["id"].as_i64().expect("an id"));
+    }
+}
+
+#[tokio::test]
+async fn customers_get_their_own_tickets_events_without_notes_and_staff_get_all() {
+    let app = spawn_app().await;
+    let ann = app.customer().await;
+    let bob = app.customer().await;
+    let staff = app.staff().await;
+    let mut anns = Stream::open(&app, &ann, "", None).await;
+    let mut staffs = Stream::open(&app, &staff, "", None).await;
+
+    let foreign = app.open_ticket_id(&bob).await;
+    let own = app.open_ticket_id(&ann).await;
+    app.post_note_ok(&staff, own, "internal").await;
+    app.post_message_ok(&staff, own, "an answer").await;
+
+    let seen = anns.take(3).await;
+    assert_eq!(
+        types(&seen),
+        ["ticket.created", "message.created", "message.created"]
+    );
+    assert!(seen.iter().all(|f| f.data["ticket_id"] == own), "{seen:?}");
+    let all = staffs.take(6).await;
+    assert_eq!(
+        types(&all),
+        [
+            "ticket.created",
+            "message.created",
+            "ticket.created",
+            "message.created",
+            "note.created",
+            "message.created"
+        ]
+    );
+    assert_eq!(all[0].data["ticket_id"], foreign);
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id), "in id order");
+}
+
+#[tokio::test]
+async fn a_resumed_stream_sends_what_was_missed_then_live_events_once_each() {
+    let app = spawn_app().await;
+    let customer = app.customer().await;
+    let staff = app.staff().await;
+    let ticket = app.open_ticket_id(&customer).await;
+    let history = app
+        .get_json(&staff, &format!("/tickets/{ticket}/events"))
+        .await;
+    let first = history[0]["id"].as_i64().expect("an id");
+
+    // Missed while away: the first message, a response, a note and a status change.
+    app.post_message_ok(&staff, ticket, "we are on it").await;
+    app.post_note_ok(&staff, ticket, "check the logs").await;
+    app.set_status_ok(&staff, ticket, "resolved").await;
+
+    let mut resumed = Stream::open(&app, &customer, "", Some(first)).await;
+    let missed = resumed.take(3).await;
+    assert_eq!(
+        types(&missed),
+        [
+            "message.created",
+            "message.created",
+            "ticket.status_changed"
+        ]
+    );
+    app.set_status_ok(&staff, ticket, "pending").await;
+    let live = resumed.next().await.expect("a live event");
+    assert_eq!(live.kind, "ticket.status_changed");
+    assert_eq!(
+        live.data["data"],
+        json!({"from": "resolved", "to": "pending"})
+    );
+    assert!(live.id > missed[2].id);
+
+    // The query parameter does the same, and 0 is the beginning.
+    let mut from_start = Stream::open(&app, &staff, "?last_event_id=0", None).await;
+    let everything = from_start.take(6).await;
+    assert_eq!(everything[0].kind, "ticket.created");
+    assert_eq!(everything[3].kind, "note.created");
+    assert_eq!(everything[5].id, live.id);
+}
+
+#[tokio::test]
+async fn one_tickets_stream_and_its_visibility() {
+    let app = spawn_app().await;
+    let ann = app.customer().await;
+    let bob = app.customer().await;
+    let staff = app.staff().await;
+    let wanted = app.open_ticket_id(&ann).await;
+    let other = app.open_ticket_id(&ann).await;
+
+    let mut stream = Stream::open(&app, &ann, &format!("?ticket_id={wanted}"), None).await;
+    app.post_message_ok(&staff, other, "elsewhere").await;
+    app.post_message_ok(&staff, wanted, "here").await;
+    let frame = stream.next().await.expect("an event");
+    assert_eq!(frame.data["ticket_id"], wanted);
+
+    for (actor, query, status, code) in [
+        (
+            &bob,
+            format!("?ticket_id={wanted}"),
+            404,
+            "ticket_not_found",
+        ),
+        (
+            &ann,
+            "?ticket_id=999999".to_owned(),
+            404,
+            "ticket_not_found",
+        ),
+        (&ann, "?ticket_id=abc".to_owned(), 400, "invalid_query"),
+        (&ann, "?last_event_id=-1".to_owned(), 400, "invalid_query"),
+    ] {
+        let response = app.get_as(actor, &format!("/events{query}")).await;
+        assert_problem(response, status, code).await;
+    }
+    let anonymous = send(app.request(Method::GET, "/events")).await;
+    assert_problem(anonymous, 401, "unauthenticated").await;
+}
+
+#[tokio::test]
+async fn a_stream_ends_when_its_user_is_deactivated_or_demoted() {
+    let app = spawn_app_with(|settings| settings.events.recheck_secs = 1).await;
+    let root = app.superuser().await;
+    let customer = app.customer().await;
+    let staff = app.staff().await;
+    let customers = Stream::open(&app, &customer, "", None).await;
+    let staffs = Stream::open(&app, &staff, "", None).await;
+
+    for (user, change) in [
+        (&customer, json!({"is_active": false})),
+        (&staff, json!({"is_staff": false})),
+    ] {
+        let path = format!("/users/{}", user.id);
+        let response = app.send_as(&root, Method::PATCH, &path, &change).await;
+        assert_eq!(response.status(), 200);
+    }
+    customers.ended().await;
+    staffs.ended().await;
+}
+
+#[tokio::test]
+async fn streams_end_when_the_service_drains() {
+    let app = spawn_app_with(|settings| {
+        settings.server.drain_secs = 2;
+        settings.server.shutdown_timeout_secs = 10;
+    })
+    .await;
+    let customer = app.customer().await;
+    let stream = Stream::open(&app, &customer, "", None).await;
+    app.request_stop(http_adapter::shutdown::StopRequest::Drain);
+    stream.ended().await;
+}
+
+#[tokio::test]
+async fn an_event_written_through_one_replica_reaches_streams_on_another() {
+    let app = spawn_app().await;
+    let customer = app.customer().await;
+    let staff = app.staff().await;
+    let replica = app.replica().await;
+    let mut elsewhere = Stream::open_at(&app, &replica.address, &staff, "", None).await;
+
+    let ticket = app.open_ticket_id(&customer).await;
+    let frames = elsewhere.take(2).await;
+    assert_eq!(types(&frames), ["ticket.created", "message.created"]);
+    assert!(frames.iter().all(|f| f.data["ticket_id"] == ticket));
+}

@@ -1,0 +1,380 @@
+//! The tail of the ticket event log, for live streams: one task per process reads every
+//! new event from `ticket_events`, in id order, and hands it to the process's streams
+//! through a bounded broadcast channel. Nothing lives only in memory: the table is the
+//! source, and the channel only says what to send now.
+//!
+//! - **Waking**: writers `NOTIFY ticket_events` in their transaction (see
+//!   `events::APPEND`); the tail `LISTEN`s on a dedicated connection of its own (a
+//!   pooled one would drop notifications when recycled) and reads the table when one
+//!   arrives, and at least every [`TailSettings::poll_interval`] anyway.
+//! - **Reconnecting**: a lost connection is reopened with backoff, and reading resumes
+//!   after the last event handed out, so a notification lost meanwhile loses nothing.
+//! - **Order without gaps**: ids are taken from a sequence before commit, so a
+//!   transaction can commit id 8 while id 7's is still running. The tail hands out ids
+//!   only in unbroken runs. A missing id is waited for until every transaction that was
+//!   running when the hole was first seen has ended (the snapshot's `xmin` has passed
+//!   that snapshot's `xmax`): then it belongs to a rolled-back transaction and is
+//!   skipped. Every writer has written a row before it takes an event id, so it has a
+//!   transaction id by then, and the snapshot sees it running.
+//! - **The horizon**: the id up to which the log is final. A stream that resumes reads
+//!   what it missed from the table up to the horizon, then takes live events after it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::feed::FeedEvent;
+use domain::RepositoryError;
+use futures_util::future::poll_fn;
+use tokio::sync::{broadcast, watch, Notify};
+use tokio::task::JoinHandle;
+use tokio_postgres::{AsyncMessage, Client, NoTls};
+
+use crate::events;
+use crate::pool::PoolSetupError;
+
+/// How to reach the log and how much to buffer.
+#[derive(Debug, Clone)]
+pub struct TailSettings {
+    /// A `postgres://` URL (or a libpq key-value string).
+    pub url: String,
+    /// Events buffered for the slowest stream; a stream further behind is told that it
+    /// lagged (and is then ended: it resumes from the table).
+    pub buffer: usize,
+    /// How often the log is read when no notification comes.
+    pub poll_interval: Duration,
+}
+
+/// The handle of the tail task; dropping it stops the task.
+pub struct EventTail {
+    events: broadcast::Sender<Arc<FeedEvent>>,
+    /// The last event id handed out (0: none, the log was empty); `None` until known.
+    horizon: watch::Receiver<Option<i64>>,
+    task: JoinHandle<()>,
+}
+
+/// What the tail reads at once.
+const BATCH: i64 = 1000;
+/// How soon the tail looks again at a hole it is waiting for.
+const HOLE_RECHECK: Duration = Duration::from_millis(20);
+
+impl EventTail {
+    /// Starts the tail on the current runtime. It connects in the background; until it
+    /// has found where the log ends, [`EventTail::subscribe`] has no horizon.
+    ///
+    /// # Errors
+    /// When the URL does not parse.
+    pub fn start(settings: TailSettings) -> Result<Self, PoolSetupError> {
+        let mut config: tokio_postgres::Config =
+            settings.url.parse().map_err(PoolSetupError::InvalidUrl)?;
+        config.application_name("tickets-event-tail");
+        let (events, _) = broadcast::channel(settings.buffer.max(1));
+        let (horizon_tx, horizon) = watch::channel(None);
+        let task = tokio::spawn(run(config, settings, events.clone(), horizon_tx));
+        Ok(Self {
+            events,
+            horizon,
+            task,
+        })
+    }
+
+    /// A receiver of the events handed out from now on, and the horizon at the time of
+    /// subscribing: every event up to it is in the table for good, and every event
+    /// after it comes through the receiver (an event may come both ways; the
+    /// receiver's are in id order).
+    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<FeedEvent>>, Option<i64>) {
+        let receiver = self.events.subscribe();
+        (receiver, *self.horizon.borrow())
+    }
+
+    /// Waits at most `wait` for the tail to know its horizon.
+    pub async fn ready(&self, wait: Duration) -> Option<i64> {
+        let mut horizon = self.horizon.clone();
+        let known = tokio::time::timeout(wait, horizon.wait_for(Option::is_some)).await;
+        match known {
+            Ok(Ok(found)) => *found,
+            Ok(Err(_)) | Err(_) => None,
+        }
+    }
+
+    /// How many streams listen now.
+    pub fn listeners(&self) -> usize {
+        self.events.receiver_count()
+    }
+}
+
+impl Drop for EventTail {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Connects, listens and reads, reconnecting for ever with backoff.
+async fn run(
+    config: tokio_postgres::Config,
+    settings: TailSettings,
+    events: broadcast::Sender<Arc<FeedEvent>>,
+    horizon: watch::Sender<Option<i64>>,
+) {
+    let mut tail = Tail::default();
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        match follow(&config, &settings, &events, &horizon, &mut tail).await {
+            Ok(()) => {}
+            Err(e) => tracing::warn!(
+                error = %e,
+                retry_in_ms = backoff.as_millis() as u64,
+                "the event tail lost PostgreSQL; reconnecting"
+            ),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// One connection's life: `LISTEN`, then read whenever woken, until the connection
+/// fails.
+async fn follow(
+    config: &tokio_postgres::Config,
+    settings: &TailSettings,
+    events: &broadcast::Sender<Arc<FeedEvent>>,
+    horizon: &watch::Sender<Option<i64>>,
+    tail: &mut Tail,
+) -> Result<(), Failure> {
+    let (client, mut connection) = config.connect(NoTls).await.map_err(Failure::db)?;
+    let woken = Arc::new(Notify::new());
+    let (lost_tx, mut lost) = tokio::sync::oneshot::channel::<String>();
+    let wake = Arc::clone(&woken);
+    let driver = tokio::spawn(async move {
+        // Drives the socket; notifications only wake the reader, which reads the table.
+        let ended = loop {
+            match poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(AsyncMessage::Notification(_))) => wake.notify_one(),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => break e.to_string(),
+                None => break "connection closed".to_owned(),
+            }
+        };
+        let _ = lost_tx.send(ended);
+    });
+    let _driver = AbortOnDrop(driver);
+    client
+        .batch_execute(&format!("LISTEN {}", events::EVENTS_CHANNEL))
+        .await
+        .map_err(Failure::db)?;
+    tracing::info!("the event tail listens");
+    if tail.last.is_none() {
+        tail.start_at_end(&client).await?;
+        horizon.send_replace(tail.last);
+    }
+    let statement = client.prepare(events::TAIL).await.map_err(Failure::db)?;
+    loop {
+        let read = tail.read(&client, &statement, events).await?;
+        horizon.send_if_modified(|known| {
+            let changed = *known != tail.last;
+            *known = tail.last;
+            changed
+        });
+        let pause = match read {
+            Read::More => continue,
+            Read::WaitingForHole => HOLE_RECHECK,
+            Read::UpToDate => settings.poll_interval,
+        };
+        tokio::select! {
+            () = woken.notified() => {}
+            () = tokio::time::sleep(pause) => {}
+            ended = &mut lost => {
+                return Err(Failure(ended.unwrap_or_else(|_| "connection task ended".to_owned())));
+            }
+        }
+    }
+}
+
+/// Why a connection's life ended.
+#[derive(Debug)]
+struct Failure(String);
+
+impl Failure {
+    fn db(error: tokio_postgres::Error) -> Self {
+        Self(chain(&error))
+    }
+}
+
+/// An error and its causes, for the log line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<RepositoryError> for Failure {
+    fn from(error: RepositoryError) -> Self {
+        Self(chain(&error))
+    }
+}
+
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// What the last read found.
+enum Read {
+    /// A full batch: read again at once.
+    More,
+    /// A hole that may still fill.
+    WaitingForHole,
+    UpToDate,
+}
+
+/// Where the tail is.
+#[derive(Debug, Default)]
+struct Tail {
+    /// The last id handed out (or skipped); `None` before the tail found the log's end.
+    last: Option<i64>,
+    /// The `xmax` of the snapshot that first saw the hole after `last`.
+    hole_seen_at: Option<u64>,
+}
+
+/// A snapshot's bounds, from `pg_current_snapshot()`'s text `xmin:xmax:xip,…`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Snapshot {
+    xmin: u64,
+    xmax: u64,
+}
+
+impl Snapshot {
+    fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.split(':');
+        let xmin = parts.next()?.parse().ok()?;
+        let xmax = parts.next()?.parse().ok()?;
+        Some(Self { xmin, xmax })
+    }
+}
+
+impl Tail {
+    /// Starts after the log's last event once it is final: after every transaction
+    /// that was running when the end was read has ended, no lower id can appear.
+    async fn start_at_end(&mut self, client: &Client) -> Result<(), Failure> {
+        let row = client
+            .query_one(
+                "SELECT pg_current_snapshot()::text AS snapshot, \
+                 coalesce(max(id), 0) AS last FROM ticket_events",
+                &[],
+            )
+            .await
+            .map_err(Failure::db)?;
+        let seen = snapshot(&row)?;
+        let last: i64 = row.try_get("last").map_err(Failure::db)?;
+        loop {
+            let row = client
+                .query_one("SELECT pg_current_snapshot()::text AS snapshot", &[])
+                .await
+                .map_err(Failure::db)?;
+            if snapshot(&row)?.xmin >= seen.xmax {
+                break;
+            }
+            tokio::time::sleep(HOLE_RECHECK).await;
+        }
+        self.last = Some(last);
+        Ok(())
+    }
+
+    /// Reads after `last` and hands out the unbroken run of ids that follows it.
+    async fn read(
+        &mut self,
+        client: &Client,
+        statement: &tokio_postgres::Statement,
+        events: &broadcast::Sender<Arc<FeedEvent>>,
+    ) -> Result<Read, Failure> {
+        let mut last = self.last.unwrap_or(0);
+        let rows = client
+            .query(statement, &[&last, &BATCH])
+            .await
+            .map_err(Failure::db)?;
+        let Some(first) = rows.first() else {
+            return Err(Failure("the tail read returned no row".to_owned()));
+        };
+        let seen = snapshot(first)?;
+        let mut found = 0;
+        let mut outcome = Read::UpToDate;
+        for row in &rows {
+            let Some(event) = events::feed_event(row)? else {
+                break;
+            };
+            found += 1;
+            let id = event.event.id.get();
+            if id != last + 1 {
+                match self.hole_seen_at {
+                    Some(xmax) if seen.xmin >= xmax => {
+                        tracing::debug!(
+                            from = last + 1,
+                            to = id - 1,
+                            "skipping ids no commit took"
+                        );
+                    }
+                    Some(_) => {
+                        outcome = Read::WaitingForHole;
+                        break;
+                    }
+                    None => {
+                        self.hole_seen_at = Some(seen.xmax);
+                        outcome = Read::WaitingForHole;
+                        break;
+                    }
+                }
+            }
+            self.hole_seen_at = None;
+            last = id;
+            self.last = Some(id);
+            // No stream listening is no failure.
+            let _ = events.send(Arc::new(event));
+        }
+        if found == usize::try_from(BATCH).unwrap_or(usize::MAX)
+            && matches!(outcome, Read::UpToDate)
+        {
+            outcome = Read::More;
+        }
+        Ok(outcome)
+    }
+}
+
+fn snapshot(row: &tokio_postgres::Row) -> Result<Snapshot, Failure> {
+    let text: String = row.try_get("snapshot").map_err(Failure::db)?;
+    Snapshot::parse(&text).ok_or_else(|| Failure(format!("unreadable snapshot {text:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_are_read_from_their_text() {
+        assert_eq!(
+            Snapshot::parse("748:752:748,750"),
+            Some(Snapshot {
+                xmin: 748,
+                xmax: 752
+            })
+        );
+        assert_eq!(
+            Snapshot::parse("10:10:"),
+            Some(Snapshot { xmin: 10, xmax: 10 })
+        );
+        assert_eq!(Snapshot::parse("x:1:"), None);
+        assert_eq!(Snapshot::parse(""), None);
+    }
+}

@@ -1,0 +1,156 @@
+//! The tail of the event log (`postgres_adapter::EventTail`): it hands out every event
+//! once, in id order, never an id before a lower one that a running transaction may
+//! still commit, and skips the ids of transactions that rolled back.
+
+use std::time::Duration;
+
+use domain::MessageType;
+use postgres_adapter::{EventTail, TailSettings};
+use tokio::sync::broadcast::error::TryRecvError;
+
+use super::support::Fixture;
+
+/// Generous: a failure means the tail never delivers, not that it is slow.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+async fn tail_of(fx: &Fixture) -> EventTail {
+    let tail = EventTail::start(TailSettings {
+        url: fx.db.url().to_owned(),
+        buffer: 64,
+        poll_interval: Duration::from_millis(100),
+    })
+    .expect("the tail starts");
+    tail.ready(PATIENCE)
+        .await
+        .expect("the tail finds the log's end");
+    tail
+}
+
+async fn next_id(
+    receiver: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<domain::feed::FeedEvent>>,
+) -> i64 {
+    tokio::time::timeout(PATIENCE, receiver.recv())
+        .await
+        .expect("an event within the patience")
+        .expect("the tail runs")
+        .event
+        .id
+        .get()
+}
+
+/// A connection of its own, holding a transaction that has appended one event (as a
+/// writer does: a row written first, so that the transaction has an id).
+async fn hold_an_event(fx: &Fixture, ticket: i64) -> (tokio_postgres::Client, i64) {
+    let (client, connection) = tokio_postgres::connect(fx.db.url(), tokio_postgres::NoTls)
+        .await
+        .expect("a connection");
+    tokio::spawn(connection);
+    client.batch_execute("BEGIN").await.expect("a transaction");
+    client
+        .execute(
+            "UPDATE tickets SET updated_at = updated_at WHERE id = $1",
+            &[&ticket],
+        )
+        .await
+        .expect("the ticket's row");
+    let id: i64 = client
+        .query_one(
+            "INSERT INTO ticket_events (ticket_id, type, internal, data) \
+             VALUES ($1, 'note.created', true, '{\"message_id\": 1}') RETURNING id",
+            &[&ticket],
+        )
+        .await
+        .expect("an event")
+        .get(0);
+    (client, id)
+}
+
+/// A tail, a transaction holding event id `lower` open, and event `lower + 1` committed
+/// by another ticket's writer meanwhile.
+struct Hole {
+    fx: Fixture,
+    staff: domain::User,
+    other: domain::TicketId,
+    _tail: EventTail,
+    receiver: tokio::sync::broadcast::Receiver<std::sync::Arc<domain::feed::FeedEvent>>,
+    held: tokio_postgres::Client,
+    lower: i64,
+}
+
+impl Hole {
+    async fn new() -> Self {
+        let fx = Fixture::new().await;
+        let (author, staff) = fx.author_and_staff().await;
+        let held_ticket = fx.open(&author, "held").await;
+        let other = fx.open(&author, "other").await.id;
+        let tail = tail_of(&fx).await;
+        let (receiver, _) = tail.subscribe();
+        let (held, lower) = hold_an_event(&fx, held_ticket.id.get()).await;
+        fx.post(&staff, other, MessageType::Response, "committed meanwhile")
+            .await;
+        Hole {
+            fx,
+            staff,
+            other,
+            _tail: tail,
+            receiver,
+            held,
+            lower,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_later_id_waits_for_a_lower_one_still_running_then_both_come_in_order() {
+    let hole = Hole::new().await;
+    let (held, lower, mut receiver) = (hole.held, hole.lower, hole.receiver);
+    // The committed event stays back while the lower id may still commit. Nothing can
+    // prove a negative in time; waiting several polls makes a wrong tail fail here.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(receiver.try_recv().err(), Some(TryRecvError::Empty));
+
+    held.batch_execute("COMMIT").await.expect("commit");
+    assert_eq!(next_id(&mut receiver).await, lower);
+    assert_eq!(next_id(&mut receiver).await, lower + 1);
+}
+
+#[tokio::test]
+async fn the_id_of_a_rolled_back_event_is_skipped() {
+    let Hole {
+        fx,
+        staff,
+        other,
+        _tail,
+        mut receiver,
+        held,
+        lower,
+    } = Hole::new().await;
+    held.batch_execute("ROLLBACK").await.expect("rollback");
+    assert_eq!(next_id(&mut receiver).await, lower + 1);
+    // And the tail goes on after the hole.
+    fx.post(&staff, other, MessageType::Response, "after").await;
+    assert_eq!(next_id(&mut receiver).await, lower + 2);
+}
+
+#[tokio::test]
+async fn the_horizon_follows_what_was_handed_out_and_resumes_after_it() {
+    let fx = Fixture::new().await;
+    let (author, _) = fx.author_and_staff().await;
+    fx.open(&author, "before").await;
+    let tail = tail_of(&fx).await;
+    let (mut receiver, horizon) = tail.subscribe();
+    // Opening writes two events; the tail started after them.
+    assert_eq!(horizon, Some(2));
+
+    fx.open(&author, "after").await;
+    assert_eq!(next_id(&mut receiver).await, 3);
+    assert_eq!(next_id(&mut receiver).await, 4);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while tail.subscribe().1 != Some(4) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the horizon moves on"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
