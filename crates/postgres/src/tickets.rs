@@ -179,13 +179,42 @@ const VISIBLE_STATE: &str = concat!(
 /// after seven runs with mixed statuses the plan was still custom, through
 /// `tickets_status_created_at_id_idx`.
 ///
-/// A search is the exception: a rare word wants the matching ids from the text indexes
-/// first, a common one the list's order first, and only the words tell which, so a
-/// search is planned for its own words every time (an unnamed statement).
+/// A search is the exception: it is planned for its own words every time (an unnamed
+/// statement), and its shape is chosen in SQL as it runs; see [`SearchSql`].
 struct TicketListQuery<'a> {
     sql: String,
     params: Vec<&'a (dyn ToSql + Sync)>,
-    searches: bool,
+    search: Option<SearchSql>,
+}
+
+/// How many matches make a word "common" in a staff search, where both strategies
+/// below would be slow on the wrong words:
+///
+/// - *sparse*: the matching ticket ids from the two text indexes (each table's own),
+///   then those tickets sorted. Its cost grows with the number of matches: a common
+///   word on 1,000,000 tickets matched 825,000 of them, and sorting those took 3.9 s.
+/// - *dense*: the tickets in the list's order, each checked for a match (its topic,
+///   or its messages through their `ticket_id` index) until the page is full. Its cost
+///   grows with the tickets passed over: a rare word passes over all of them.
+///
+/// PostgreSQL cannot tell a rare word from a moderately common one (a word outside
+/// its few "most common elements" is estimated at 0.5% of the rows whatever it is),
+/// so the statement counts: it collects at most this many matches (cheap either
+/// way), and runs the sparse branch when it found fewer, the dense one otherwise
+/// (each branch behind a one-time filter, so only one runs). At the crossing, each
+/// branch handles about this many rows: about √(page × tickets) for the default page
+/// on 1,000,000 tickets. Measured in `just bench large` (bench/RESULTS-large.md).
+const COMMON_WORD_MATCHES: i64 = 10_000;
+
+/// The pieces of a search, spliced into the list query by [`TicketListQuery::finish`].
+struct SearchSql {
+    /// The ticket `t` matches: its topic, or one of the messages the viewer may see
+    /// (the dense strategy's per-ticket check).
+    matches: String,
+    /// The ids of matching tickets, from the text indexes, with repeats (the sparse
+    /// strategy's source), or `None` where the dense strategy always wins: a customer
+    /// lists only their own tickets, through the index on the author.
+    hits: Option<String>,
 }
 
 impl<'a> TicketListQuery<'a> {
@@ -197,23 +226,46 @@ impl<'a> TicketListQuery<'a> {
         Self {
             sql: "SELECT t.* FROM tickets t WHERE true".to_owned(),
             params: Vec::new(),
-            searches: false,
+            search: None,
         }
     }
 
     /// Closes the page query (`ORDER BY … LIMIT`) and joins the page's users.
     fn finish(mut self, direction: &str, limit: &'a (dyn ToSql + Sync)) -> Self {
         let order = format!("ORDER BY t.created_at {direction}, t.id {direction}");
-        self.push(&format!(" {order} LIMIT $?"), limit);
+        let limit = self.bind(limit);
+        let page = |condition: &str| format!("{}{condition} {order} LIMIT {limit}", self.sql);
+        let (with, chosen) = match &self.search {
+            None => (String::new(), page("")),
+            Some(SearchSql {
+                matches,
+                hits: None,
+            }) => (String::new(), page(&format!(" AND {matches}"))),
+            Some(SearchSql {
+                matches,
+                hits: Some(hits),
+            }) => {
+                let common = COMMON_WORD_MATCHES;
+                let found = "(SELECT count(*) FROM hits)";
+                let sparse = page(&format!(
+                    " AND {found} < {common} AND t.id IN (SELECT id FROM hits)"
+                ));
+                let dense = page(&format!(" AND {found} >= {common} AND {matches}"));
+                (
+                    format!("WITH hits AS MATERIALIZED ({hits} LIMIT {common}) "),
+                    format!("({sparse}) UNION ALL ({dense})"),
+                )
+            }
+        };
         self.sql = format!(
             concat!(
-                "SELECT ",
+                "{}SELECT ",
                 ticket_columns!(),
                 " FROM ({}) t",
                 ticket_joins!(),
                 " {}"
             ),
-            self.sql, order
+            with, chosen, order
         );
         self
     }
@@ -233,43 +285,39 @@ impl<'a> TicketListQuery<'a> {
     }
 
     /// Only tickets whose topic matches, or one of whose messages that the viewer may
-    /// see matches. Each table's matches come from its own text index and the ids are
-    /// united: an `OR` across a join could use neither index.
+    /// see matches. The ticket's own visibility is the list's (`author_id` for a
+    /// customer), which every branch keeps.
     fn search(&mut self, params: &'a SearchParams<'a>) {
         let query = self.bind(&params.text);
-        let viewer = self.bind(params.viewer_id);
-        let sees_all = self.bind(params.sees_all);
         let internal = self.bind(&params.internal_types);
         let sees_internal = self.bind(params.sees_internal);
         let tsquery = format!("websearch_to_tsquery('english', {query})");
-        self.sql.push_str(&format!(
-            concat!(
-                " AND t.id IN (",
-                "SELECT s.id FROM tickets s WHERE s.search @@ {tsquery} AND ",
-                ticket_visible!("s", "{viewer}", "{sees_all}"),
-                " UNION ",
-                "SELECT m.ticket_id FROM messages m JOIN tickets s ON s.id = m.ticket_id ",
-                "WHERE m.search @@ {tsquery} AND ",
-                ticket_visible!("s", "{viewer}", "{sees_all}"),
-                " AND ",
-                message_visible!("m", "{internal}", "{sees_internal}"),
-                ")"
-            ),
-            tsquery = tsquery,
-            viewer = viewer,
-            sees_all = sees_all,
+        let message_visible = format!(
+            message_visible!("m", "{internal}", "{sees_internal}"),
             internal = internal,
             sees_internal = sees_internal,
-        ));
-        self.searches = true;
+        );
+        let matches = format!(
+            "(t.search @@ {tsquery} OR EXISTS (SELECT 1 FROM messages m \
+             WHERE m.ticket_id = t.id AND m.search @@ {tsquery} AND {message_visible}))"
+        );
+        // UNION ALL: each branch reads its own text index, and the repeats cost less
+        // than removing them from every match of a common word.
+        let hits = params.sees_all.then(|| {
+            format!(
+                "SELECT s.id FROM tickets s WHERE s.search @@ {tsquery} UNION ALL \
+                 SELECT m.ticket_id FROM messages m WHERE m.search @@ {tsquery} \
+                 AND {message_visible}"
+            )
+        });
+        self.search = Some(SearchSql { matches, hits });
     }
 }
 
 /// The parameters of a search, which must outlive the list query.
 struct SearchParams<'a> {
     text: &'a str,
-    viewer_id: &'a i64,
-    sees_all: &'a bool,
+    sees_all: bool,
     internal_types: Vec<DbMessageType>,
     sees_internal: &'a bool,
 }
@@ -507,8 +555,7 @@ impl TicketRepository for PgTicketRepository {
         };
         let search = filter.search.as_ref().map(|query| SearchParams {
             text: query.as_str(),
-            viewer_id: &viewer_id,
-            sees_all: &viewer.sees_all,
+            sees_all: viewer.sees_all,
             internal_types: visibility::internal_message_types(),
             sees_internal: &viewer.sees_internal,
         });
@@ -559,7 +606,7 @@ impl TicketRepository for PgTicketRepository {
         let query = query.finish(direction, &limit);
 
         let client = connection(&self.pool).await?;
-        let fetched = if query.searches {
+        let fetched = if query.search.is_some() {
             query::rows_planned_each_time(&client, &query.sql, &query.params).await?
         } else {
             query::rows(&client, &query.sql, &query.params).await?

@@ -310,6 +310,16 @@ async fn search_combines_with_every_filter_and_pages_in_both_orders() {
     }
 }
 
+/// Flushes the text indexes' pending lists and gathers statistics, as autovacuum
+/// would in time: without it, the planner prices every pending entry.
+async fn settle(fx: &Fixture) {
+    let client = fx.db.pool().get().await.expect("connection");
+    client
+        .batch_execute("VACUUM ANALYZE tickets, messages")
+        .await
+        .expect("vacuum");
+}
+
 /// How often each text index has been scanned, as the statistics collector counts it.
 async fn text_index_scans(fx: &Fixture) -> (i64, i64) {
     let client = fx.db.pool().get().await.expect("connection");
@@ -353,14 +363,7 @@ async fn a_search_for_a_rare_word_scans_both_text_indexes() {
     .await;
     let in_topic = fx.open_with(&author, "zyxel router", "help").await;
     let in_message = fx.open_with(&author, "router", "my zyxel is broken").await;
-    // Flushes the text indexes' pending lists and gathers statistics, as autovacuum
-    // would in time: without it, the planner prices every pending entry.
-    let client = fx.db.pool().get().await.expect("connection");
-    client
-        .batch_execute("VACUUM ANALYZE tickets, messages")
-        .await
-        .expect("vacuum");
-    drop(client);
+    settle(&fx).await;
     let before = text_index_scans(&fx).await;
 
     let pool = fx.own_pool(1);
@@ -396,4 +399,83 @@ async fn a_search_for_a_rare_word_scans_both_text_indexes() {
         after.1 > before.1,
         "messages_search_idx unused: {before:?} → {after:?}"
     );
+}
+
+/// More matches than the statement collects before it switches to walking the list in
+/// order (over 10,000): the pages must be the same as for a rare word, topic and
+/// message matches alike, in both orders and after a cursor.
+#[tokio::test]
+async fn a_search_for_a_common_word_lists_the_same_pages() {
+    let fx = Fixture::new().await;
+    let (author, staff) = fx.author_and_staff().await;
+    // Ticket n (older as n grows) matches in its topic when n % 7 = 0, in its message
+    // when n % 3 > 0, and only in a staff note when n % 11 = 0: 13,000 matches.
+    fx.execute(
+        "INSERT INTO tickets (author_id, topic, created_at) \
+         SELECT $1, CASE WHEN n % 7 = 0 THEN 'frequent ' ELSE 'other ' END || n, \
+                now() - n * interval '1 second' \
+         FROM generate_series(1, 17000) AS n",
+        &[&author.id.get()],
+    )
+    .await;
+    fx.execute(
+        "INSERT INTO messages (ticket_id, author_id, type, text) \
+         SELECT t.id, t.author_id, 'request', \
+                CASE WHEN split_part(t.topic, ' ', 2)::int % 3 > 0 \
+                     THEN 'a frequent problem' ELSE 'nothing' END \
+         FROM tickets t",
+        &[],
+    )
+    .await;
+    fx.execute(
+        "INSERT INTO messages (ticket_id, author_id, type, text) \
+         SELECT t.id, $1, 'note', 'frequently seen' FROM tickets t \
+         WHERE split_part(t.topic, ' ', 2)::int % 11 = 0",
+        &[&staff.id.get()],
+    )
+    .await;
+    let matches = |n: i64, sees_notes: bool| n % 7 == 0 || n % 3 > 0 || (sees_notes && n % 11 == 0);
+    settle(&fx).await;
+
+    for (who, sees_notes) in [(&staff, true), (&author, false)] {
+        for order in [SortOrder::Descending, SortOrder::Ascending] {
+            let mut expected: Vec<i64> = (1..=17000).filter(|&n| matches(n, sees_notes)).collect();
+            if order == SortOrder::Ascending {
+                expected.reverse();
+            }
+            let filter = TicketFilter {
+                order,
+                ..search("frequent")
+            };
+            let first = fx
+                .tickets
+                .list_visible(viewer(who), filter.clone(), PageRequest::first(limit(100)))
+                .await
+                .expect("first page");
+            let next = PageRequest {
+                after: first.next,
+                ..PageRequest::first(limit(100))
+            };
+            let second = fx
+                .tickets
+                .list_visible(viewer(who), filter, next)
+                .await
+                .expect("second page");
+            let numbers: Vec<i64> = first
+                .items
+                .iter()
+                .chain(&second.items)
+                .map(|ticket| {
+                    ticket
+                        .topic
+                        .split(' ')
+                        .nth(1)
+                        .expect("numbered topic")
+                        .parse()
+                        .expect("number")
+                })
+                .collect();
+            assert_eq!(numbers, expected[..200], "{} {order:?}", who.email);
+        }
+    }
 }
