@@ -106,8 +106,9 @@ openapi:
 fuzz:
     scripts/fuzz/run.sh
 
-# Modes: default (200,000 tickets), large (1,000,000), scaling (pages at 10,000 vs
-# 1,000,000 tickets), soak (BENCH_SOAK_SECS of mixed load, RSS sampled), clean. See bench/README.md.
+# Modes: default (200,000 tickets), large (1,000,000, and search), scaling (pages at 10,000
+# vs 1,000,000 tickets), soak (BENCH_SOAK_SECS of mixed load, RSS sampled), compare [REV]
+# (the mixed load on REV's build, default 614a372, and on this one), clean. See bench/README.md.
 # Benchmark the release server against PostgreSQL's own ceiling; writes bench/RESULTS.md.
-bench mode="default":
-    bench/run.sh {{mode}}
+bench mode="default" *rev:
+    bench/run.sh {{mode}} {{rev}}

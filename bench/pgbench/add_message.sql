@@ -1,8 +1,16 @@
--- POST /tickets/{id}/messages: ADD_MESSAGE (its second statement runs only on failure).
+-- POST /tickets/{id}/messages: BEGIN and ADD_MESSAGE in one round trip, as the
+-- adapter's `Tx` sends them; append_events.sql follows. A request or response moves
+-- the ticket (`:moves`, `:increment`); without If-Match the versions are NULL, which
+-- pgbench cannot bind, so the NULL is written out. (VISIBLE_STATE runs only when
+-- nothing was added.)
+\startpipeline
+BEGIN;
 WITH t AS (
-UPDATE tickets SET updated_at = now()
-WHERE id = :t AND (author_id = :uid OR :sees_all) AND status <> :canceled::ticket_status
-RETURNING id
+UPDATE tickets t SET updated_at = CASE WHEN :moves THEN now() ELSE updated_at END,
+version = version + :increment
+WHERE t.id = :t AND (t.author_id = :uid OR :sees_all)
+AND t.status = ANY (:accepting) AND (NULL::int8[] IS NULL OR t.version = ANY (NULL::int8[]))
+RETURNING t.id
 ), m AS (
 INSERT INTO messages (ticket_id, author_id, type, text)
 SELECT t.id, :uid, :kind::message_type, :text FROM t
@@ -10,3 +18,4 @@ RETURNING id, ticket_id, created_at, type, text, author_id
 )
 SELECT m.id, m.ticket_id, m.created_at, m.type, m.text, m.author_id, u.email AS author_email
 FROM m JOIN users u ON u.id = m.author_id;
+\endpipeline

@@ -7,3 +7,4 @@
 \set x :x # (:x >> 16)
 \set uid :staff + 1 + ((((:x & 65535) * (:x >> 16)) * :customers) >> 32)
 \set sees_all 0
+\set sees_internal 0

@@ -42,6 +42,12 @@ impl Client {
         })
     }
 
+    /// Replaces the connection with a new one, after a transport error.
+    pub async fn reconnect(&mut self) -> Result<(), Error> {
+        *self = Self::connect(self.addr).await?;
+        Ok(())
+    }
+
     /// Sends one request and reads the whole response.
     pub async fn send(
         &mut self,
@@ -69,7 +75,7 @@ impl Client {
         // The server closes connections left idle past its keep-alive (5 s), e.g. while
         // another dataset's cursors are walked: open a new one then.
         if self.sender.is_closed() {
-            *self = Self::connect(self.addr).await?;
+            self.reconnect().await?;
         }
         self.sender.ready().await?;
         let response = self.sender.send_request(request).await?;

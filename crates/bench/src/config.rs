@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::Error;
 
+#[derive(Clone)]
 pub struct Config {
     /// Measured rounds of each kind; the report gives their medians.
     pub rounds: usize,
@@ -34,7 +35,10 @@ pub struct Config {
     /// Where PostgreSQL is: the server's `DATABASE_URL`, whose database name the
     /// benchmark replaces with its own.
     pub database_url: String,
+    /// The service to measure: its server binary (which also migrates a database) and
+    /// the seed that fits its schema. `bench compare` swaps both for the baseline's.
     pub server_binary: PathBuf,
+    pub seed_file: PathBuf,
 }
 
 impl Config {
@@ -59,11 +63,12 @@ impl Config {
                 "postgres://postgres@127.0.0.1:5432/tickets".to_owned(),
             )?,
             server_binary: var("BENCH_SERVER_BIN", PathBuf::from("target/release/tickets"))?,
+            seed_file: PathBuf::from("bench/seed.sql"),
         })
     }
 }
 
-fn var<T: FromStr>(name: &str, default: T) -> Result<T, Error>
+pub fn var<T: FromStr>(name: &str, default: T) -> Result<T, Error>
 where
     T::Err: std::fmt::Display,
 {

@@ -1,7 +1,7 @@
 //! The benchmark's datasets: their sizes, and seeding one into a fresh database with
-//! the service's own migrations and `bench/seed.sql`.
+//! the service's own migrations and `bench/seed.sql` (the configured build's, see
+//! [`Config::seed_file`]).
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
@@ -20,6 +20,9 @@ pub struct Size {
     pub tickets: i64,
     /// The last customers, whose hash has the server's cost: the login benchmark's.
     pub login_users: i64,
+    /// Whether `just bench` measures search on it (the target is the large
+    /// dataset's; the smaller ones would only make the run longer).
+    pub search: bool,
 }
 
 impl Size {
@@ -36,6 +39,7 @@ pub const SMALL: Size = Size {
     staff: 20,
     tickets: 10_000,
     login_users: 50,
+    search: false,
 };
 
 pub const DEFAULT: Size = Size {
@@ -45,6 +49,15 @@ pub const DEFAULT: Size = Size {
     staff: 20,
     tickets: 200_000,
     login_users: 50,
+    search: false,
+};
+
+/// `bench compare`'s copy of the default dataset, seeded by the baseline's migrations
+/// and seed into a database of its own.
+pub const BASELINE: Size = Size {
+    name: "baseline",
+    database: "tickets_bench_baseline",
+    ..DEFAULT
 };
 
 /// Users grow with the tickets (20 tickets per user, as in the default) so that
@@ -56,6 +69,7 @@ pub const LARGE: Size = Size {
     staff: 20,
     tickets: 1_000_000,
     login_users: 50,
+    search: true,
 };
 
 /// The two bcrypt hashes of [`PASSWORD`] that seeded users carry.
@@ -111,7 +125,7 @@ pub fn seed(config: &Config, size: &Size, hashes: &Hashes) -> Result<Seeded, Err
     let db = database(config, size)?;
     migrate(config, db.url())?;
     db.file(
-        Path::new("bench/seed.sql"),
+        &config.seed_file,
         &[
             ("users", size.users.to_string()),
             ("staff", size.staff.to_string()),
@@ -167,7 +181,7 @@ fn migrate(config: &Config, url: &str) -> Result<(), Error> {
 /// `bench clean`: drops every benchmark database.
 pub fn drop_all(config: &Config) -> Result<(), Error> {
     let admin = admin(config)?;
-    for size in [&SMALL, &DEFAULT, &LARGE] {
+    for size in [&SMALL, &DEFAULT, &LARGE, &BASELINE] {
         admin.execute(&format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
             size.database

@@ -12,6 +12,7 @@ pub struct Owned {
     pub ticket: i64,
 }
 
+#[derive(Clone)]
 pub struct Fixtures {
     pub staff: Vec<String>,
     pub customers: Vec<String>,

@@ -4,12 +4,16 @@
 //! workload and pgbench with the same statements, measures logins, and writes
 //! `bench/RESULTS.md` (`RESULTS-large.md`); `bench scaling` compares page latencies on
 //! 10,000 and 1,000,000 tickets (`RESULTS-scaling.md`); `bench soak` keeps the mixed
-//! workload going and watches the server's memory (`RESULTS-soak.md`); `bench clean`
-//! drops the benchmark databases.
+//! workload going and watches the server's memory (`RESULTS-soak.md`); `bench compare`
+//! runs the mixed workload against a baseline build and this one, side by side
+//! (`RESULTS-compare.md`); `bench clean` drops the benchmark databases.
 
 mod client;
+mod compare;
+mod compare_report;
 mod config;
 mod dataset;
+mod explain;
 mod fixtures;
 mod load;
 mod machine;
@@ -21,6 +25,8 @@ mod psql;
 mod recorder;
 mod report;
 mod scaling;
+mod search;
+mod search_report;
 mod server;
 mod sessions;
 mod soak;
@@ -53,9 +59,11 @@ fn run() -> Result<(), Error> {
         "large" => suite::run(&config, &placement, &dataset::LARGE),
         "scaling" => scaling::run(&config, &placement),
         "soak" => soak::run(&config, &placement),
+        "compare" => compare::run(&config, &placement),
         "clean" => dataset::drop_all(&config),
-        other => Err(
-            format!("unknown mode {other:?}: use default, large, scaling, soak or clean").into(),
-        ),
+        other => Err(format!(
+            "unknown mode {other:?}: use default, large, scaling, soak, compare or clean"
+        )
+        .into()),
     }
 }

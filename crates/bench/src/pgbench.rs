@@ -22,7 +22,7 @@ macro_rules! fragment {
 }
 
 /// The fragments, built into the binary so that a script always matches its build.
-const FRAGMENTS: [(&str, &str); 11] = [
+const FRAGMENTS: [(&str, &str); 12] = [
     fragment!("random_ticket.sql"),
     fragment!("ticket_author.sql"),
     fragment!("staff.sql"),
@@ -34,6 +34,36 @@ const FRAGMENTS: [(&str, &str); 11] = [
     fragment!("list_messages.sql"),
     fragment!("add_message.sql"),
     fragment!("open_ticket.sql"),
+    fragment!("append_events.sql"),
+];
+
+/// The scripts' constant parameters, `-D name=value` each.
+const CONSTANTS: [(&str, &str); 17] = [
+    // The service fetches one row more than the page to know whether another page
+    // follows: `limit=20`, and the default limit of 100 for messages.
+    ("fetch_tickets", "21"),
+    ("fetch_messages", "101"),
+    ("topic", "Bench ticket"),
+    (
+        "text",
+        "Any news about this? The parcel has still not arrived.",
+    ),
+    ("pending", "pending"),
+    ("canceled", "canceled"),
+    ("normal", "normal"),
+    ("request", "request"),
+    ("response", "response"),
+    // What the domain binds for a request or a response: the statuses that take it,
+    // that it moves the ticket by one version, and the message types only staff see.
+    ("accepting", "{pending,resolved,unresolved}"),
+    ("moves", "true"),
+    ("increment", "1"),
+    ("internal_types", "{note}"),
+    // The events' types and internal flags of each write (see `events_of`).
+    ("message_events", "{message.created}"),
+    ("message_events_internal", "{f}"),
+    ("open_events", "{ticket.created,message.created}"),
+    ("open_events_internal", "{f,f}"),
 ];
 
 /// Fraction of transactions pgbench logs: enough for percentiles, little to write.
@@ -81,24 +111,16 @@ impl Pgbench {
             std::fs::write(&path, script)?;
             scripts.push((path, share.weight, share.endpoint));
         }
-        let defines = vec![
+        let mut defines = vec![
             ("tickets", size.tickets.to_string()),
             ("staff", size.staff.to_string()),
             ("customers", size.customers().to_string()),
-            // The service fetches one row more than the page to know whether another
-            // page follows: `limit=20`, and the default limit of 100 for messages.
-            ("fetch_tickets", "21".to_owned()),
-            ("fetch_messages", "101".to_owned()),
-            ("topic", "Bench ticket".to_owned()),
-            (
-                "text",
-                "Any news about this? The parcel has still not arrived.".to_owned(),
-            ),
-            ("pending", "pending".to_owned()),
-            ("canceled", "canceled".to_owned()),
-            ("request", "request".to_owned()),
-            ("response", "response".to_owned()),
         ];
+        defines.extend(
+            CONSTANTS
+                .iter()
+                .map(|&(name, value)| (name, value.to_owned())),
+        );
         Ok(Self {
             binary: find_binary()?,
             url: url.to_owned(),
@@ -195,8 +217,40 @@ impl Pgbench {
     }
 }
 
+/// What a write appends to the event log, as the placeholders of `append_events.sql`
+/// and their values: the ticket, and its events' types, internal flags and data (the
+/// adapter's `EventData`, encoded as in crates/postgres/src/events.rs). `None` for
+/// reads.
+fn events_of(endpoint: Endpoint) -> Option<[(&'static str, &'static str); 4]> {
+    let (ticket, types, internal, data) = match endpoint {
+        Endpoint::GetTicket | Endpoint::ListTickets | Endpoint::ListMessages => return None,
+        Endpoint::PostMessage => (
+            ":t",
+            ":message_events",
+            ":message_events_internal",
+            "ARRAY[jsonb_build_object('message_id', currval('messages_id_seq'), \
+             'type', :kind::text)]",
+        ),
+        Endpoint::OpenTicket => (
+            "currval('tickets_id_seq')",
+            ":open_events",
+            ":open_events_internal",
+            "ARRAY[jsonb_build_object('topic', :topic::text, 'status', :pending::text, \
+             'priority', :normal::text), \
+             jsonb_build_object('message_id', currval('messages_id_seq'), \
+             'type', :request::text)]",
+        ),
+    };
+    Some([
+        (":event_ticket", ticket),
+        (":event_types", types),
+        (":event_internal", internal),
+        (":event_data", data),
+    ])
+}
+
 /// One transaction of the mix: who and which ticket, the per-request auth lookup, and
-/// the endpoint's statement.
+/// the endpoint's statement; for a write, its events and `COMMIT` after it.
 fn compose(endpoint: Endpoint, role: Role) -> Result<String, Error> {
     let mut parts: Vec<&str> = match role {
         Role::Customer => vec!["random_ticket.sql"],
@@ -211,6 +265,10 @@ fn compose(endpoint: Endpoint, role: Role) -> Result<String, Error> {
     }
     parts.push("auth.sql");
     parts.push(endpoint.statement_file(role));
+    let events = events_of(endpoint);
+    if events.is_some() {
+        parts.push("append_events.sql");
+    }
     let mut script = String::new();
     for part in parts {
         let (_, text) = FRAGMENTS
@@ -219,6 +277,9 @@ fn compose(endpoint: Endpoint, role: Role) -> Result<String, Error> {
             .ok_or_else(|| format!("no pgbench fragment {part}"))?;
         script.push_str(text);
         script.push('\n');
+    }
+    for (placeholder, value) in events.into_iter().flatten() {
+        script = script.replace(placeholder, value);
     }
     // A message's type follows the role, and pgbench cannot `\set` a string.
     let kind = match role {
@@ -304,6 +365,30 @@ mod tests {
         let read = compose(Endpoint::GetTicket, Role::Customer).unwrap();
         assert!(read.find("\\set uid").unwrap() < read.find("is_active").unwrap());
         assert!(!read.contains("% 10 = 7"));
+        assert!(!read.contains("BEGIN") && !read.contains("ticket_events"));
+    }
+
+    #[test]
+    fn writes_are_a_transaction_that_appends_their_events() {
+        for (endpoint, role, ticket) in [
+            (Endpoint::PostMessage, Role::Customer, "SELECT :t, :uid"),
+            (
+                Endpoint::OpenTicket,
+                Role::Customer,
+                "SELECT currval('tickets_id_seq'), :uid",
+            ),
+        ] {
+            let script = compose(endpoint, role).unwrap();
+            let at = |needle: &str| script.find(needle).unwrap_or_else(|| panic!("{needle}"));
+            assert!(at("is_active") < at("BEGIN;"));
+            assert!(at("BEGIN;") < at("INSERT INTO messages"));
+            assert!(at("INSERT INTO messages") < at("INSERT INTO ticket_events"));
+            assert!(at("INSERT INTO ticket_events") < at("COMMIT;"));
+            assert!(script.contains(ticket), "{script}");
+            assert!(script.contains("currval('messages_id_seq')"));
+            assert!(!script.contains(":event_"), "{script}");
+            assert_eq!(script.matches("\\startpipeline").count(), 2);
+        }
     }
 
     #[test]

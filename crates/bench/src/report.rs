@@ -33,6 +33,11 @@ pub fn latency(d: Duration) -> String {
     }
 }
 
+/// `12.3 MiB`.
+pub fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / 1024.0 / 1024.0)
+}
+
 /// `12,345`.
 pub fn thousands(n: f64) -> String {
     let digits = format!("{:.0}", n.max(0.0));

@@ -1,7 +1,7 @@
 //! The release server as a child process: started on a free port with a fixed secret
-//! and `RUST_LOG=warn`, pinned when the machine allows, watched through /proc, and
-//! stopped with SIGINT (SIGKILL if it lingers) when dropped: nothing sits in front of it
-//! that a SIGTERM's drain would serve.
+//! and `RUST_LOG=warn` (unless told otherwise), pinned when the machine allows, watched
+//! through /proc, and stopped with SIGINT (SIGKILL if it lingers) when dropped: nothing
+//! sits in front of it that a SIGTERM's drain would serve.
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
@@ -24,12 +24,38 @@ pub struct Server {
     pub addr: SocketAddr,
 }
 
+/// How a server runs beyond its database: what it logs (the `RUST_LOG` filter, and
+/// whether as JSON lines, which a program can read back), and a statement timeout
+/// other than its configuration's.
+pub struct Options {
+    pub log_filter: &'static str,
+    pub log_json: bool,
+    pub statement_timeout: Option<Duration>,
+}
+
+/// Warnings and errors as text, and the configured timeout: every measured run's.
+pub const MEASURED: Options = Options {
+    log_filter: "warn",
+    log_json: false,
+    statement_timeout: None,
+};
+
 impl Server {
     pub fn start(
         config: &Config,
         placement: &Placement,
         database_url: &str,
         log: &Path,
+    ) -> Result<Self, Error> {
+        Self::start_with(config, placement, database_url, log, &MEASURED)
+    }
+
+    pub fn start_with(
+        config: &Config,
+        placement: &Placement,
+        database_url: &str,
+        log: &Path,
+        options: &Options,
     ) -> Result<Self, Error> {
         let port = free_port()?;
         let mut command = match placement.server_cpu {
@@ -43,6 +69,12 @@ impl Server {
             }
             None => Command::new(&config.server_binary),
         };
+        if let Some(timeout) = options.statement_timeout {
+            command.env(
+                "TICKETS__DATABASE__STATEMENT_TIMEOUT_MS",
+                timeout.as_millis().to_string(),
+            );
+        }
         let log = File::create(log)?;
         let child = command
             .arg("serve")
@@ -51,7 +83,11 @@ impl Server {
             .env("TICKETS__SERVER__PORT", port.to_string())
             .env("TICKETS__AUTH__JWT_SECRET", JWT_SECRET)
             .env("TICKETS__AUTH__BCRYPT_COST", config.bcrypt_cost.to_string())
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", options.log_filter)
+            .env(
+                "RUST_LOG_FORMAT",
+                if options.log_json { "json" } else { "text" },
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

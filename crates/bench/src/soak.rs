@@ -14,7 +14,8 @@ use crate::mix::Endpoint;
 use crate::placement::Placement;
 use crate::recorder::Recorder;
 use crate::report::{
-    dataset_section, errors_table, latency, machine_section, publish, thousands, verdict, Table,
+    dataset_section, errors_table, latency, machine_section, mib, publish, thousands, verdict,
+    Table,
 };
 use crate::server::Server;
 use crate::suite::{launch, Launched, WORK_DIR};
@@ -163,10 +164,6 @@ async fn sample_rss(
         }
         tokio::time::sleep(left.min(SAMPLE_EVERY)).await;
     }
-}
-
-fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / 1024.0 / 1024.0)
 }
 
 fn render(config: &Config, r: &SoakResults) -> Result<String, Error> {

@@ -1,6 +1,7 @@
 //! `bench default` and `bench large`: seed, start the server, then the mixed workload
 //! against pgbench's ceiling (rounds interleaved, so that noise hits both alike), pages,
-//! logins, and `GET /tickets/{id}` under login load; report.
+//! logins, `GET /tickets/{id}` under login load, and (large) search with its plans;
+//! report.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::dataset::{self, Hashes, Seeded, Size};
+use crate::explain::{self, Plan};
 use crate::fixtures::Fixtures;
 use crate::load::{self, Workload, LOGIN};
 use crate::machine::{CpuCounters, Machine};
@@ -16,6 +18,7 @@ use crate::pages::{self, ListPages, PageLatency};
 use crate::pgbench::{self, Pgbench};
 use crate::placement::Placement;
 use crate::recorder::{Recorder, Summary};
+use crate::search::{self, Searched};
 use crate::server::{process_cpu_time, Server};
 use crate::{sessions, suite_report, Error};
 
@@ -72,6 +75,12 @@ impl InterferenceRound {
     }
 }
 
+pub struct SearchResults {
+    pub searched: Searched,
+    /// The plans, or why they could not be captured.
+    pub plans: Result<Vec<Plan>, String>,
+}
+
 pub struct SuiteResults<'a> {
     pub config: &'a Config,
     pub size: &'a Size,
@@ -87,6 +96,7 @@ pub struct SuiteResults<'a> {
     pub hash_time: Duration,
     pub logins: Vec<LoginRound>,
     pub interference: Vec<InterferenceRound>,
+    pub search: Option<SearchResults>,
     pub elapsed: Duration,
 }
 
@@ -204,6 +214,14 @@ pub fn run(config: &Config, placement: &Placement, size: &Size) -> Result<(), Er
         }
         interference.push(result);
     }
+    let search = if size.search {
+        let db = dataset::database(config, size)?;
+        Some(search_round(
+            config, placement, &runtime, &server, &workload, &db,
+        )?)
+    } else {
+        None
+    };
     server.stop()?;
 
     let results = SuiteResults {
@@ -221,6 +239,7 @@ pub fn run(config: &Config, placement: &Placement, size: &Size) -> Result<(), Er
         hash_time,
         logins,
         interference,
+        search,
         elapsed: started.elapsed(),
     };
     let file = match size.name {
@@ -254,7 +273,7 @@ pub fn launch(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let log = Path::new(WORK_DIR).join("server.log");
+    let log = Path::new(WORK_DIR).join(format!("server-{}.log", size.name));
     let mut server = Server::start(config, placement, db.url(), &log)?;
     runtime.block_on(server.ready())?;
     println!(
@@ -279,7 +298,7 @@ pub fn launch(
     })
 }
 
-fn mixed_round(
+pub fn mixed_round(
     runtime: &tokio::runtime::Runtime,
     server: &Server,
     workload: &Arc<Workload>,
@@ -305,6 +324,38 @@ fn mixed_round(
         bench_cpu: process_cpu_time("/proc/self/stat")?.saturating_sub(bench_before),
         machine_busy: CpuCounters::read()?.busy_since(machine_before),
     })
+}
+
+/// Search latencies on `server`, then the plans of its statements (a second server, on
+/// the same database, explains them); a failure to capture the plans is reported, not
+/// fatal.
+fn search_round(
+    config: &Config,
+    placement: &Placement,
+    runtime: &tokio::runtime::Runtime,
+    server: &Server,
+    workload: &Workload,
+    db: &crate::psql::Psql,
+) -> Result<SearchResults, Error> {
+    println!("search: a rare and a common word, as staff and as a customer");
+    let searched = runtime.block_on(search::measure(server.addr, workload, config.rounds))?;
+    for (case, requests) in &searched.samples {
+        if let Some(s) = searched.recorder.summary(case.label()) {
+            println!(
+                "search, {}: p50 {}, p99 {} ({requests} requests)",
+                case.label(),
+                crate::report::latency(s.p50),
+                crate::report::latency(s.p99)
+            );
+        }
+    }
+    let plans =
+        explain::capture(config, placement, runtime, db.url(), workload).map_err(|e| e.to_string());
+    match &plans {
+        Ok(_) => println!("search plans written to {WORK_DIR}/explain/"),
+        Err(e) => println!("search plans not captured: {e}"),
+    }
+    Ok(SearchResults { searched, plans })
 }
 
 /// The probe alone, then the probe while logins keep every hashing permit busy (they

@@ -222,6 +222,10 @@ pub fn render(r: &SuiteResults<'_>) -> Result<String, Error> {
     ]);
     writeln!(out, "{}", table.finish())?;
 
+    if let Some(search) = &r.search {
+        out.push_str(&crate::search_report::section(search, c.rounds)?);
+    }
+
     let recorders = all_recorders(r);
     let pg_failed: u64 = r.pgbench.iter().map(|p| p.failed).sum();
     let errors = errors_table(&recorders, pg_failed);
