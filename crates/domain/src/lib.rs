@@ -13,6 +13,7 @@ pub mod page;
 pub mod ports;
 pub mod priority;
 pub mod status;
+pub mod throttle;
 pub mod ticket;
 pub mod tickets;
 pub mod user;

@@ -45,6 +45,10 @@ pub enum LoginError {
     /// Unknown e-mail, wrong password or deactivated account: deliberately one case.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// Too many failures for the account or from the address (only
+    /// [`crate::throttle::LoginThrottle::login`] refuses so).
+    #[error("too many failed logins")]
+    TooManyFailures(crate::throttle::Throttled),
     #[error(transparent)]
     Unexpected(#[from] RepositoryError),
 }

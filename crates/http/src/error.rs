@@ -426,6 +426,9 @@ impl From<LoginError> for ApiError {
                 ErrorKind::InvalidCredentials,
                 "The e-mail address or the password is wrong.",
             ),
+            LoginError::TooManyFailures(throttled) => {
+                ApiError::too_many_attempts(throttled.retry_after_secs)
+            }
             LoginError::Unexpected(e) => e.into(),
         }
     }

@@ -268,6 +268,7 @@ async fn log_in(ports: Ports) -> Result<UserId, &'static str> {
         .await;
     outcome.map_err(|e| match e {
         LoginError::InvalidCredentials => "invalid credentials",
+        LoginError::TooManyFailures(_) => "throttled",
         LoginError::Unexpected(_) => "unexpected",
     })
 }
