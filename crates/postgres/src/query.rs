@@ -3,6 +3,7 @@
 
 use deadpool_postgres::ClientWrapper;
 use domain::RepositoryError;
+use time::OffsetDateTime;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
@@ -62,4 +63,27 @@ pub(crate) async fn one_row(
     optional_row(client, sql, params)
         .await?
         .ok_or_else(|| RepositoryError::msg("a statement that returns a row returned none"))
+}
+
+/// Runs `sql`, a DELETE of at most `$2` rows older than `$1`, until a run deletes fewer
+/// than `batch`, so that no statement holds many row locks or runs for long; returns
+/// how many rows it deleted.
+pub(crate) async fn delete_in_batches(
+    client: &ClientWrapper,
+    sql: &str,
+    cutoff: OffsetDateTime,
+    batch: i64,
+) -> Result<u64, RepositoryError> {
+    let statement = client.prepare_cached(sql).await.map_err(error::db)?;
+    let mut deleted = 0;
+    loop {
+        let run = client
+            .execute(&statement, &[&cutoff, &batch])
+            .await
+            .map_err(error::db)?;
+        deleted += run;
+        if run < batch.unsigned_abs() {
+            return Ok(deleted);
+        }
+    }
 }

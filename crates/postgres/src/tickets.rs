@@ -867,22 +867,13 @@ impl TicketRepository for PgTicketRepository {
         cutoff: OffsetDateTime,
     ) -> Result<u64, RepositoryError> {
         let client = connection(&self.pool).await?;
-        let statement = client
-            .prepare_cached(idempotency::FORGET)
-            .await
-            .map_err(crate::error::db)?;
-        let mut forgotten = 0;
-        // In batches, so that no statement holds many row locks or runs for long.
-        loop {
-            let deleted = client
-                .execute(&statement, &[&cutoff, &idempotency::FORGET_BATCH])
-                .await
-                .map_err(crate::error::db)?;
-            forgotten += deleted;
-            if deleted < idempotency::FORGET_BATCH.unsigned_abs() {
-                return Ok(forgotten);
-            }
-        }
+        query::delete_in_batches(
+            &client,
+            idempotency::FORGET,
+            cutoff,
+            idempotency::FORGET_BATCH,
+        )
+        .await
     }
 }
 

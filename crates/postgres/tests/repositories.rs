@@ -15,6 +15,7 @@ mod repositories {
     pub mod pagination;
     pub mod search;
     pub mod support;
+    pub mod throttle;
     pub mod tickets;
     pub mod users;
 }
