@@ -10,14 +10,18 @@ use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 use domain::ports::PasswordHasher;
+use domain::throttle::{LoginThrottle, ThrottlePolicy};
 use domain::tickets::TicketService;
 use domain::users::UserService;
-use postgres_adapter::{EventTail, PgTicketRepository, PgUserRepository, Pool, TailSettings};
+use domain::RepositoryError;
+use postgres_adapter::{
+    EventTail, PgLoginFailureRepository, PgTicketRepository, PgUserRepository, Pool, TailSettings,
+};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::mpsc;
 
-use crate::auth::{BcryptHasher, LoginThrottle, Tokens};
+use crate::auth::{BcryptHasher, Tokens};
 use crate::pagination::CursorCodec;
 use crate::settings::{DatabaseSettings, Settings};
 use crate::shutdown::{self, Draining, StopRequest};
@@ -54,7 +58,7 @@ pub struct Application {
     draining: Draining,
     drain: Duration,
     /// Background upkeep, ended with the application.
-    upkeep: AbortOnDrop,
+    upkeep: [AbortOnDrop; 2],
 }
 
 impl Application {
@@ -73,12 +77,17 @@ impl Application {
             .map_err(StartupError::Hasher)?,
         );
         let (users, tickets) = services(&pool, hasher);
-        let upkeep = AbortOnDrop(tokio::spawn(forget_expired_keys(
-            tickets.clone(),
-            Duration::from_secs(settings.database.idempotency_sweep_interval_secs.max(1)),
-        )));
-        let secret = jwt_secret(settings.auth.jwt_secret.as_ref());
         let auth = &settings.auth;
+        let throttle = LoginThrottle::new(
+            Arc::new(PgLoginFailureRepository::new(pool.clone())),
+            ThrottlePolicy::new(
+                auth.login_max_failures_per_account,
+                auth.login_max_failures_per_address,
+                Duration::from_secs(auth.login_failure_window_secs),
+            ),
+        );
+        let upkeep = upkeep(&settings, &tickets, &throttle);
+        let secret = jwt_secret(settings.auth.jwt_secret.as_ref());
         let draining = Draining::default();
         let state = web::Data::new(AppState {
             users,
@@ -89,11 +98,7 @@ impl Application {
                 &auth.audience,
                 Duration::from_secs(auth.token_ttl_secs),
             ),
-            throttle: LoginThrottle::new(
-                auth.login_max_failures_per_account,
-                auth.login_max_failures_per_address,
-                Duration::from_secs(auth.login_failure_window_secs),
-            ),
+            throttle,
             cursors: CursorCodec::new(secret.expose_secret().as_bytes()),
             staff_api_key: auth.staff_api_key.clone(),
             secure_cookies: settings.server.https,
@@ -214,23 +219,50 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Deletes expired idempotency keys every `interval`. They are ignored anyway once
-/// expired; this keeps the table from growing. A failure is logged and retried at the
-/// next turn.
-async fn forget_expired_keys(tickets: TicketService, interval: Duration) {
-    let mut turns = tokio::time::interval(interval);
+/// The background tasks that keep tables from growing with rows that are ignored
+/// anyway: expired idempotency keys every `database.idempotency_sweep_interval_secs`,
+/// and ended login-failure windows every window length (so a window is forgotten at
+/// most two window lengths after it started).
+fn upkeep(
+    settings: &Settings,
+    tickets: &TicketService,
+    throttle: &LoginThrottle,
+) -> [AbortOnDrop; 2] {
+    let tickets = tickets.clone();
+    let keys_every = Duration::from_secs(settings.database.idempotency_sweep_interval_secs);
+    let keys = forget_every(keys_every, "expired idempotency keys", move |now| {
+        let tickets = tickets.clone();
+        async move { tickets.forget_expired_keys(now).await }
+    });
+    let throttle = throttle.clone();
+    let windows_every = Duration::from_secs(settings.auth.login_failure_window_secs);
+    let windows = forget_every(windows_every, "ended login-failure windows", move |now| {
+        let throttle = throttle.clone();
+        async move { throttle.forget_ended_windows(now).await }
+    });
+    [
+        AbortOnDrop(tokio::spawn(keys)),
+        AbortOnDrop(tokio::spawn(windows)),
+    ]
+}
+
+/// Runs `forget` with the time every `interval` (at least a second). A failure is
+/// logged and retried at the next turn.
+async fn forget_every<F, Fut>(interval: Duration, what: &'static str, forget: F)
+where
+    F: Fn(time::OffsetDateTime) -> Fut,
+    Fut: std::future::Future<Output = Result<u64, RepositoryError>>,
+{
+    let mut turns = tokio::time::interval(interval.max(Duration::from_secs(1)));
     turns.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         turns.tick().await;
-        match tickets
-            .forget_expired_keys(time::OffsetDateTime::now_utc())
-            .await
-        {
+        match forget(time::OffsetDateTime::now_utc()).await {
             Ok(0) => {}
-            Ok(forgotten) => tracing::info!(forgotten, "forgot expired idempotency keys"),
+            Ok(forgotten) => tracing::info!(forgotten, "forgot {what}"),
             Err(e) => tracing::warn!(
                 error = %error_chain(&e),
-                "could not forget expired idempotency keys; will retry"
+                "could not forget {what}; will retry"
             ),
         }
     }

@@ -1,11 +1,12 @@
 //! The one application state value that every handler receives.
 
+use domain::throttle::LoginThrottle;
 use domain::tickets::TicketService;
 use domain::users::UserService;
 use postgres_adapter::{EventTail, Pool};
 use secrecy::SecretString;
 
-use crate::auth::{LoginThrottle, Tokens};
+use crate::auth::Tokens;
 use crate::pagination::CursorCodec;
 use crate::settings::EventSettings;
 use crate::shutdown::Draining;

@@ -2,7 +2,7 @@
 
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::{web, HttpRequest, HttpResponse};
-use domain::users::LoginError;
+use time::OffsetDateTime;
 
 use crate::auth::TOKEN_COOKIE;
 use crate::body::JsonBody;
@@ -56,21 +56,18 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     reject_nul("email", &body.email)?;
     reject_nul("password", &body.password)?;
+    // The TCP peer: behind a proxy, the proxy's address (see the README).
     let address = req.peer_addr().map(|a| a.ip());
-    state
+    let user_id = state
         .throttle
-        .check(&body.email, address)
-        .map_err(ApiError::too_many_attempts)?;
-    let user_id = match state.users.login(&body.email, body.password).await {
-        Ok(id) => id,
-        Err(e) => {
-            if matches!(e, LoginError::InvalidCredentials) {
-                state.throttle.record_failure(&body.email, address);
-            }
-            return Err(e.into());
-        }
-    };
-    state.throttle.record_success(&body.email);
+        .login(
+            &state.users,
+            &body.email,
+            body.password,
+            address,
+            OffsetDateTime::now_utc(),
+        )
+        .await?;
     let token = state.tokens.issue(user_id).map_err(ApiError::internal)?;
     let ttl = state.tokens.ttl().as_secs();
     let cookie = session_cookie(

@@ -264,14 +264,20 @@ async fn login_needs_both_fields() {
     }
 }
 
+/// An app that allows `per_account` and `per_address` failed logins in windows of
+/// `window_secs`.
+async fn spawn_throttled(per_account: u32, per_address: u32, window_secs: u64) -> TestApp {
+    spawn_app_with(|settings| {
+        settings.auth.login_max_failures_per_account = per_account;
+        settings.auth.login_max_failures_per_address = per_address;
+        settings.auth.login_failure_window_secs = window_secs;
+    })
+    .await
+}
+
 #[tokio::test]
 async fn too_many_failures_for_one_account_get_429_with_retry_after() {
-    let app = spawn_app_with(|settings| {
-        settings.auth.login_max_failures_per_account = 3;
-        settings.auth.login_max_failures_per_address = 1000;
-        settings.auth.login_failure_window_secs = 600;
-    })
-    .await;
+    let app = spawn_throttled(3, 1000, 600).await;
     let email = registered(&app, "target@x.io").await;
     let other = registered(&app, "bystander@x.io").await;
 
@@ -300,12 +306,7 @@ async fn too_many_failures_for_one_account_get_429_with_retry_after() {
 
 #[tokio::test]
 async fn too_many_failures_from_one_address_get_429() {
-    let app = spawn_app_with(|settings| {
-        settings.auth.login_max_failures_per_account = 1000;
-        settings.auth.login_max_failures_per_address = 3;
-        settings.auth.login_failure_window_secs = 300;
-    })
-    .await;
+    let app = spawn_throttled(1000, 3, 300).await;
     let email = registered(&app, "victim@x.io").await;
 
     for n in 0..3 {
@@ -317,6 +318,61 @@ async fn too_many_failures_from_one_address_get_429() {
     let response = app.login_response(&email, PASSWORD).await;
     assert_retry_after(&response, 300);
     assert_problem(response, 429, "too_many_attempts").await;
+}
+
+/// A login with a wrong password, asserting `401`.
+async fn wrong_password(app: &TestApp, email: &str) {
+    let response = app.login_response(email, "guess guess").await;
+    assert_problem(response, 401, "invalid_credentials").await;
+}
+
+#[tokio::test]
+async fn a_success_forgives_the_accounts_failures_not_the_addresss() {
+    let app = spawn_throttled(3, 5, 600).await;
+    let email = registered(&app, "forgetful@x.io").await;
+
+    wrong_password(&app, &email).await;
+    wrong_password(&app, &email).await;
+    app.login(&email, PASSWORD).await;
+    // Forgiven: two more failures stay below the account's limit of 3, where four
+    // would have reached it.
+    wrong_password(&app, &email).await;
+    wrong_password(&app, &email).await;
+    app.login(&email, PASSWORD).await;
+
+    // Not forgiven: the address has failed four times, and a fifth reaches its limit.
+    wrong_password(&app, "nobody@x.io").await;
+    let response = app.login_response(&email, PASSWORD).await;
+    assert_retry_after(&response, 600);
+    assert_problem(response, 429, "too_many_attempts").await;
+}
+
+#[tokio::test]
+async fn without_its_counts_login_fails_closed_with_503() {
+    let app = spawn_app_with(|settings| settings.database.statement_timeout_ms = 1000).await;
+    let email = registered(&app, "patient@x.io").await;
+
+    // The counts cannot be read while the table is locked: each statement on it runs
+    // into its timeout.
+    let blocker = app.db.pool().get().await.expect("a database connection");
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE login_failures IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("the counts are locked");
+    for password in [PASSWORD, "guess guess"] {
+        let response = app.login_response(&email, password).await;
+        assert!(
+            response.headers().get("set-cookie").is_none(),
+            "a cookie without the counts"
+        );
+        assert_problem(response, 503, "service_unavailable").await;
+    }
+    blocker
+        .batch_execute("ROLLBACK")
+        .await
+        .expect("the counts are released");
+
+    app.login(&email, PASSWORD).await;
 }
 
 /// `Retry-After` holds delay-seconds between 1 and the window.
