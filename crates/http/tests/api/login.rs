@@ -1,5 +1,6 @@
 //! `POST /login`, `POST /logout`, the token cookie, credential checks and throttling.
 
+use http_adapter::settings::Settings;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -345,6 +346,58 @@ async fn a_success_forgives_the_accounts_failures_not_the_addresss() {
     let response = app.login_response(&email, PASSWORD).await;
     assert_retry_after(&response, 600);
     assert_problem(response, 429, "too_many_attempts").await;
+}
+
+/// A login sent to `instance`, the base address of the app or of one of its replicas.
+async fn login_at(app: &TestApp, instance: &str, email: &str, password: &str) -> reqwest::Response {
+    let body = json!({ "email": email, "password": password });
+    send(app.client.post(format!("{instance}/login")).json(&body)).await
+}
+
+/// Logs in with the right password on each instance, asserting `429` in windows of
+/// `window` seconds.
+async fn refused_on_each(app: &TestApp, instances: [&str; 2], email: &str, window: u64) {
+    for instance in instances {
+        let response = login_at(app, instance, email, PASSWORD).await;
+        assert_retry_after(&response, window);
+        assert_problem(response, 429, "too_many_attempts").await;
+    }
+}
+
+#[tokio::test]
+async fn two_instances_on_one_database_enforce_one_limit() {
+    // A replica runs with the default settings, so the app does too.
+    let auth = Settings::defaults()
+        .expect("the compiled-in settings parse")
+        .auth;
+    let (per_account, per_address) = (
+        auth.login_max_failures_per_account,
+        auth.login_max_failures_per_address,
+    );
+    assert!(per_account < per_address, "the address part counts on");
+    let app = spawn_app().await;
+    let replica = app.replica().await;
+    let instances = [app.address.as_str(), replica.address.as_str()];
+    let email = registered(&app, "target@x.io").await;
+    let other = registered(&app, "bystander@x.io").await;
+
+    // The account: failures taking turns between the instances reach its limit, which
+    // neither instance reached alone.
+    for (instance, _) in instances.iter().cycle().zip(0..per_account) {
+        let response = login_at(&app, instance, &email, "guess guess").await;
+        assert_problem(response, 401, "invalid_credentials").await;
+    }
+    refused_on_each(&app, instances, &email, auth.login_failure_window_secs).await;
+    let response = login_at(&app, instances[1], &other, PASSWORD).await;
+    assert_json(response, 200).await;
+
+    // The address: the failures so far count on, up to its limit, for every account.
+    for (instance, n) in instances.iter().cycle().zip(per_account..per_address) {
+        let nobody = format!("nobody{n}@x.io");
+        let response = login_at(&app, instance, &nobody, "guess guess").await;
+        assert_problem(response, 401, "invalid_credentials").await;
+    }
+    refused_on_each(&app, instances, &other, auth.login_failure_window_secs).await;
 }
 
 #[tokio::test]
