@@ -52,6 +52,18 @@ id_type!(
     /// and are unique across the service.
     EventId
 );
+id_type!(
+    /// Identifies a webhook subscription.
+    WebhookId
+);
+id_type!(
+    /// Identifies the delivery of one event to one webhook (all its attempts).
+    DeliveryId
+);
+id_type!(
+    /// Identifies one attempt of a delivery.
+    AttemptId
+);
 
 #[cfg(test)]
 mod tests {

@@ -19,10 +19,12 @@ pub mod tickets;
 pub mod user;
 pub mod users;
 pub mod values;
+pub mod webhook;
+pub mod webhooks;
 pub mod workflow;
 
 pub use error::{RepositoryError, RepositoryErrorKind, ValidationError};
-pub use ids::{EventId, MessageId, TicketId, UserId};
+pub use ids::{AttemptId, DeliveryId, EventId, MessageId, TicketId, UserId, WebhookId};
 pub use message::{Message, MessageType};
 pub use priority::Priority;
 pub use status::TicketStatus;

@@ -1,6 +1,10 @@
 //! The ports: what the use cases need from the outside world. Each method does one
 //! atomic thing, and the adapter owns any transaction it needs.
 
+mod webhooks;
+
+pub use webhooks::*;
+
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
