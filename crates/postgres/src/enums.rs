@@ -1,5 +1,5 @@
 //! The one place where the domain's enums meet the database's enum types
-//! (`ticket_status`, `ticket_priority`, `message_type`): their labels, and `ToSql`/`FromSql` wrappers so
+//! (`ticket_status`, `ticket_priority`, `message_type`, `webhook_delivery_state`): their labels, and `ToSql`/`FromSql` wrappers so
 //! that parameters are sent as the enum type itself.
 //!
 //! Typed parameters matter to the planner: `status = ANY($1::text[]::ticket_status[])`
@@ -10,6 +10,7 @@
 use std::error::Error;
 
 use bytes::{BufMut, BytesMut};
+use domain::webhook::retry::DeliveryState;
 use domain::{MessageType, Priority, TicketStatus};
 use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, Kind, ToSql, Type};
 
@@ -59,6 +60,21 @@ fn parse_message_type(label: &str) -> Option<MessageType> {
     MessageType::ALL
         .into_iter()
         .find(|kind| message_type_label(*kind) == label)
+}
+
+/// The `webhook_delivery_state` label of a delivery's state.
+pub(crate) fn delivery_state_label(state: DeliveryState) -> &'static str {
+    match state {
+        DeliveryState::Pending => "pending",
+        DeliveryState::Delivered => "delivered",
+        DeliveryState::Failed => "failed",
+    }
+}
+
+fn parse_delivery_state(label: &str) -> Option<DeliveryState> {
+    DeliveryState::ALL
+        .into_iter()
+        .find(|state| delivery_state_label(*state) == label)
 }
 
 /// Declares a wrapper that reads and writes a domain enum as a PostgreSQL enum type.
@@ -125,6 +141,14 @@ db_enum!(
     parse_message_type
 );
 
+db_enum!(
+    /// A webhook delivery's state as a `webhook_delivery_state` value.
+    DbDeliveryState(DeliveryState),
+    "webhook_delivery_state",
+    delivery_state_label,
+    parse_delivery_state
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +167,7 @@ mod tests {
         let migrations = concat!(
             include_str!("../../../migrations/V1__initial_schema.sql"),
             include_str!("../../../migrations/V2__workflow_and_event_log.sql"),
+            include_str!("../../../migrations/V3__webhooks_and_shared_throttle.sql"),
         );
         for status in TicketStatus::ALL {
             assert_eq!(parse_status(status_label(status)), Some(status));
@@ -155,6 +180,13 @@ mod tests {
         for kind in MessageType::ALL {
             assert_eq!(parse_message_type(message_type_label(kind)), Some(kind));
             assert!(migrations.contains(&format!("'{}'", message_type_label(kind))));
+        }
+        for state in DeliveryState::ALL {
+            assert_eq!(
+                parse_delivery_state(delivery_state_label(state)),
+                Some(state)
+            );
+            assert!(migrations.contains(&format!("'{}'", delivery_state_label(state))));
         }
         assert_eq!(parse_status("Pending"), None);
         assert_eq!(parse_message_type(""), None);

@@ -164,6 +164,9 @@ macro_rules! event_columns {
     };
 }
 
+/// Also read by the webhook claim, which joins the same `e` and `au`.
+pub(crate) use event_columns;
+
 // One round trip: no row at all means the ticket is absent or not visible; a single row
 // of NULL event columns means a visible ticket without (more) events to show.
 macro_rules! list_events {

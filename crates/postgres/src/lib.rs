@@ -22,6 +22,7 @@ mod tickets;
 mod tx;
 mod users;
 mod visibility;
+mod webhooks;
 
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -33,3 +34,4 @@ pub use pool::{create_pool, ping, PoolSettings, PoolSetupError};
 pub use throttle::PgLoginFailureRepository;
 pub use tickets::PgTicketRepository;
 pub use users::PgUserRepository;
+pub use webhooks::PgWebhookRepository;

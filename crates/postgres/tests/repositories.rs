@@ -18,4 +18,5 @@ mod repositories {
     pub mod throttle;
     pub mod tickets;
     pub mod users;
+    pub mod webhooks;
 }
