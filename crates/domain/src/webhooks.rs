@@ -36,7 +36,9 @@ impl WebhookService {
         Self { webhooks }
     }
 
-    fn authorize(caller: Caller) -> Result<(), WebhookError> {
+    /// Refuses anyone but a superuser; every method does this first, and adapters may
+    /// do it before they read the rest of a request.
+    pub fn authorize(caller: Caller) -> Result<(), WebhookError> {
         if webhook::may_manage(caller.role) {
             Ok(())
         } else {

@@ -4,6 +4,7 @@
 
 use domain::event::{EventData, TicketEvent};
 use domain::ticket::UserRef;
+use domain::webhook::{Attempt, Webhook, WebhookSecret};
 use domain::{Message, Ticket, User};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Value};
@@ -340,6 +341,148 @@ fn event_data(data: &EventData) -> Value {
 }
 
 /// The contract's timestamps are UTC with a `Z` suffix.
+/// `POST /webhooks`: a subscription to create.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"url": "https://hooks.example.com/tickets", "events": ["ticket.status_changed"], "description": "Our CRM"}))]
+pub struct CreateWebhookRequest {
+    #[schema(schema_with = schemas::webhook_url)]
+    pub url: String,
+    /// Event types, each at most once, or `["*"]` for every type (also those added
+    /// later). At least one.
+    #[schema(value_type = Vec<schemas::WebhookEventType>, min_items = 1)]
+    pub events: Vec<String>,
+    #[serde(default)]
+    #[schema(schema_with = schemas::optional_webhook_description)]
+    pub description: Option<String>,
+}
+
+/// `PATCH /webhooks/{id}`: any of the fields; absent or `null` ones stay as they are.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[schema(example = json!({"active": true}))]
+pub struct UpdateWebhookRequest {
+    #[serde(default)]
+    #[schema(schema_with = schemas::optional_webhook_url)]
+    pub url: Option<String>,
+    /// As on creation.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<schemas::WebhookEventType>>, min_items = 1)]
+    pub events: Option<Vec<String>>,
+    #[serde(default)]
+    #[schema(schema_with = schemas::optional_webhook_description)]
+    pub description: Option<String>,
+    /// `false` stops deliveries (those due too); `true` resumes them for new events.
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+/// A webhook subscription. Its secret is shown only when it is created.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": 1, "url": "https://hooks.example.com/tickets", "events": ["ticket.status_changed"], "description": "Our CRM", "active": true, "created_at": "2026-11-28T11:14:10.516402Z"}))]
+pub struct WebhookResponse {
+    #[schema(minimum = 1)]
+    pub id: i64,
+    pub url: String,
+    #[schema(value_type = Vec<schemas::WebhookEventType>)]
+    pub events: Vec<&'static str>,
+    pub description: String,
+    /// `false` once deactivated by `PATCH` or by a receiver's `410`.
+    pub active: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<Webhook> for WebhookResponse {
+    fn from(webhook: Webhook) -> Self {
+        Self {
+            id: webhook.id.get(),
+            url: webhook.url.as_str().to_owned(),
+            events: webhook.events.names(),
+            description: webhook.description.as_str().to_owned(),
+            active: webhook.active,
+            created_at: utc(webhook.created_at),
+        }
+    }
+}
+
+// The fields are spelled out rather than `#[serde(flatten)]`ed, because the derive
+// would describe a flattened object as `allOf`, which cannot be closed to other fields
+// (see `openapi::BodyRules`).
+/// The answer of `POST /webhooks`: the subscription with its signing secret, which no
+/// other answer shows.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": 1, "url": "https://hooks.example.com/tickets", "events": ["ticket.status_changed"], "description": "Our CRM", "active": true, "created_at": "2026-11-28T11:14:10.516402Z", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}))]
+pub struct CreatedWebhookResponse {
+    #[schema(minimum = 1)]
+    pub id: i64,
+    pub url: String,
+    #[schema(value_type = Vec<schemas::WebhookEventType>)]
+    pub events: Vec<&'static str>,
+    pub description: String,
+    pub active: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// The signing key (`whsec_` and base64): keep it now, it is never shown again.
+    pub secret: String,
+}
+
+impl CreatedWebhookResponse {
+    pub fn new(webhook: Webhook, secret: &WebhookSecret) -> Self {
+        let shown = WebhookResponse::from(webhook);
+        Self {
+            id: shown.id,
+            url: shown.url,
+            events: shown.events,
+            description: shown.description,
+            active: shown.active,
+            created_at: shown.created_at,
+            secret: secret.expose().to_owned(),
+        }
+    }
+}
+
+/// One attempt to deliver an event to a webhook.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": 7, "event_id": 981, "webhook_id": 1, "attempt": 2, "status_code": 503, "error": null, "duration_ms": 84, "created_at": "2026-11-28T11:14:15.601220Z", "next_attempt_at": "2026-11-28T11:19:15.601220Z"}))]
+pub struct AttemptResponse {
+    #[schema(minimum = 1)]
+    pub id: i64,
+    #[schema(minimum = 1)]
+    pub event_id: i64,
+    #[schema(minimum = 1)]
+    pub webhook_id: i64,
+    /// 1 for the first attempt of the event's delivery, 2 for its first retry, …
+    #[schema(minimum = 1)]
+    pub attempt: u32,
+    /// The receiver's status; `null` when no HTTP answer came.
+    pub status_code: Option<u16>,
+    /// Why no answer came; `null` when one did.
+    pub error: Option<String>,
+    #[schema(minimum = 0)]
+    pub duration_ms: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When the next attempt is due; `null` when none is (delivered, given up, or the
+    /// webhook disabled).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub next_attempt_at: Option<OffsetDateTime>,
+}
+
+impl From<Attempt> for AttemptResponse {
+    fn from(attempt: Attempt) -> Self {
+        Self {
+            id: attempt.id.get(),
+            event_id: attempt.event_id.get(),
+            webhook_id: attempt.webhook_id.get(),
+            attempt: attempt.attempt,
+            status_code: attempt.status_code,
+            error: attempt.error,
+            duration_ms: u64::try_from(attempt.duration.as_millis()).unwrap_or(u64::MAX),
+            created_at: utc(attempt.created_at),
+            next_attempt_at: attempt.next_attempt_at.map(utc),
+        }
+    }
+}
+
 fn utc(at: OffsetDateTime) -> OffsetDateTime {
     at.to_offset(time::UtcOffset::UTC)
 }

@@ -12,6 +12,7 @@ use domain::idempotency::KeyConflict;
 use domain::status::TransitionError;
 use domain::tickets::{OpenError, PostMessageError, ReadTicketError, UpdateTicketError};
 use domain::users::{LoginError, ReadUserError, RegisterError, UpdateUserError};
+use domain::webhooks::WebhookError;
 use domain::workflow::{StaffOnly, UpdateRefused};
 use domain::{RepositoryError, RepositoryErrorKind, ValidationError};
 use serde::Serialize;
@@ -45,6 +46,7 @@ pub enum ErrorKind {
     NotFound,
     TicketNotFound,
     UserNotFound,
+    WebhookNotFound,
     MethodNotAllowed,
     EmailTaken,
     TicketCanceled,
@@ -82,7 +84,7 @@ impl ErrorKind {
                 StatusCode::UNAUTHORIZED
             }
             Forbidden | StaffOnly => StatusCode::FORBIDDEN,
-            NotFound | TicketNotFound | UserNotFound => StatusCode::NOT_FOUND,
+            NotFound | TicketNotFound | UserNotFound | WebhookNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             EmailTaken | TicketCanceled | CannotCancelResolved | ResponseRequired
             | ConcurrentUpdate | IdempotencyKeyInUse => StatusCode::CONFLICT,
@@ -121,6 +123,7 @@ impl ErrorKind {
             NotFound => "not_found",
             TicketNotFound => "ticket_not_found",
             UserNotFound => "user_not_found",
+            WebhookNotFound => "webhook_not_found",
             MethodNotAllowed => "method_not_allowed",
             EmailTaken => "email_taken",
             TicketCanceled => "ticket_canceled",
@@ -275,6 +278,18 @@ impl From<RepositoryError> for ApiError {
         match e.kind() {
             RepositoryErrorKind::Unavailable => ApiError::unavailable(e),
             RepositoryErrorKind::Unexpected => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(e: WebhookError) -> Self {
+        match e {
+            WebhookError::SuperuserOnly => {
+                ApiError::new(ErrorKind::Forbidden, "Only superusers manage webhooks.")
+            }
+            WebhookError::NotFound => ApiError::new(ErrorKind::WebhookNotFound, "No such webhook."),
+            WebhookError::Unexpected(e) => e.into(),
         }
     }
 }

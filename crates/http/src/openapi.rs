@@ -18,7 +18,7 @@ use utoipa::openapi::{AllOfBuilder, Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{FieldError, ProblemBody};
-use crate::routes::{events, health, messages, session, stream, tickets, users};
+use crate::routes::{events, health, messages, session, stream, tickets, users, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -49,6 +49,12 @@ use crate::routes::{events, health, messages, session, stream, tickets, users};
         messages::post,
         events::history,
         stream::events,
+        webhooks::create,
+        webhooks::list,
+        webhooks::get,
+        webhooks::update,
+        webhooks::delete,
+        webhooks::deliveries,
         health::live,
         health::ready,
         crate::routes::docs::openapi_json,
@@ -77,6 +83,7 @@ use crate::routes::{events, health, messages, session, stream, tickets, users};
         (name = "session", description = "Logging in and out."),
         (name = "tickets", description = "Tickets: their statuses, priority, assignee, search and history."),
         (name = "messages", description = "A ticket's conversation."),
+        (name = "webhooks", description = "Signed deliveries of ticket events to other systems (superusers only)."),
         (name = "health", description = "Probes for orchestrators."),
         (name = "docs", description = "This document."),
     ),
@@ -125,6 +132,7 @@ impl Modify for PathCorrections {
                 &mut item.put,
                 &mut item.post,
                 &mut item.patch,
+                &mut item.delete,
             ]
             .into_iter()
             .flatten()
@@ -191,6 +199,9 @@ impl Modify for BodyRules {
             "Problem",
             "FieldError",
             "Health",
+            "WebhookResponse",
+            "CreatedWebhookResponse",
+            "AttemptResponse",
         ] {
             if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name) {
                 object.additional_properties =
@@ -294,7 +305,7 @@ mod tests {
         let document = ApiDoc::openapi();
         let mut ids = std::collections::BTreeSet::new();
         for (path, item) in &document.paths.paths {
-            for operation in [&item.get, &item.put, &item.post, &item.patch]
+            for operation in [&item.get, &item.put, &item.post, &item.patch, &item.delete]
                 .into_iter()
                 .flatten()
             {
@@ -320,6 +331,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(ids.len(), 19, "{ids:?}");
+        assert_eq!(ids.len(), 25, "{ids:?}");
     }
 }

@@ -31,6 +31,9 @@ pub enum CursorScope {
     Events(i64),
     UserTickets(i64),
     Users,
+    Webhooks,
+    /// A webhook's attempts, newest first.
+    Attempts(i64),
 }
 
 impl CursorScope {
@@ -42,6 +45,8 @@ impl CursorScope {
             CursorScope::Events(ticket) => format!("e{ticket}"),
             CursorScope::UserTickets(user) => format!("u{user}"),
             CursorScope::Users => "users".to_owned(),
+            CursorScope::Webhooks => "w".to_owned(),
+            CursorScope::Attempts(webhook) => format!("a{webhook}"),
         }
     }
 }

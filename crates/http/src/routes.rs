@@ -10,6 +10,7 @@ pub(crate) mod session;
 pub(crate) mod stream;
 pub(crate) mod tickets;
 pub(crate) mod users;
+pub(crate) mod webhooks;
 
 use actix_web::web;
 
@@ -46,6 +47,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(resource("/tickets/{id}/events", "GET").route(web::get().to(events::history)))
     .service(resource("/events", "GET").route(web::get().to(stream::events)))
+    .service(
+        resource("/webhooks", "GET, POST")
+            .route(web::get().to(webhooks::list))
+            .route(web::post().to(webhooks::create)),
+    )
+    .service(
+        resource("/webhooks/{id}", "GET, PATCH, DELETE")
+            .route(web::get().to(webhooks::get))
+            .route(web::patch().to(webhooks::update))
+            .route(web::delete().to(webhooks::delete)),
+    )
+    .service(
+        resource("/webhooks/{id}/deliveries", "GET").route(web::get().to(webhooks::deliveries)),
+    )
     .service(resource("/health/live", "GET").route(web::get().to(health::live)))
     .service(resource("/health/ready", "GET").route(web::get().to(health::ready)))
     .service(resource("/openapi.json", "GET").route(web::get().to(docs::openapi_json)))

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use domain::webhook::retry::RetryDelays;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -19,6 +20,38 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub auth: AuthSettings,
     pub events: EventSettings,
+    pub webhooks: WebhookSettings,
+}
+
+/// Webhook deliveries (see `crate::webhooks`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookSettings {
+    pub allow_private_targets: bool,
+    /// Comma-separated seconds, as `TICKETS__WEBHOOKS__RETRY_DELAYS_SECS` takes them;
+    /// [`WebhookSettings::retry_delays`] reads them.
+    pub retry_delays_secs: String,
+    pub poll_interval_ms: u64,
+    pub concurrency: usize,
+    pub lease_secs: u64,
+}
+
+impl WebhookSettings {
+    /// The delays between attempts. An empty list means a single attempt.
+    pub fn retry_delays(&self) -> Result<RetryDelays, SettingsError> {
+        let raw = self.retry_delays_secs.trim();
+        if raw.is_empty() {
+            return Ok(RetryDelays::new(Vec::new()));
+        }
+        raw.split(',')
+            .map(|part| {
+                part.trim()
+                    .parse::<u64>()
+                    .map(Duration::from_secs)
+                    .map_err(|_| SettingsError::RetryDelays(self.retry_delays_secs.clone()))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(RetryDelays::new)
+    }
 }
 
 /// The live event stream.
@@ -101,6 +134,16 @@ pub enum SettingsError {
          TICKETS__SERVER__SHUTDOWN_TIMEOUT_SECS ({timeout}), which includes it"
     )]
     DrainTooLong { drain: u64, timeout: u64 },
+    #[error(
+        "TICKETS__WEBHOOKS__RETRY_DELAYS_SECS must be whole seconds separated by commas, \
+         such as 5,300,1800 (it is {0:?})"
+    )]
+    RetryDelays(String),
+    #[error(
+        "TICKETS__WEBHOOKS__LEASE_SECS must be more than the {timeout} s an attempt may \
+         take (it is {lease}), so that no other replica takes over an attempt under way"
+    )]
+    LeaseTooShort { lease: u64, timeout: u64 },
 }
 
 impl Settings {
@@ -179,6 +222,14 @@ impl Settings {
                 timeout: self.server.shutdown_timeout_secs,
             });
         }
+        self.webhooks.retry_delays()?;
+        let timeout = crate::webhooks::ATTEMPT_TIMEOUT.as_secs();
+        if self.webhooks.lease_secs <= timeout {
+            return Err(SettingsError::LeaseTooShort {
+                lease: self.webhooks.lease_secs,
+                timeout,
+            });
+        }
         Ok(self)
     }
 }
@@ -215,6 +266,55 @@ mod tests {
         assert_eq!(settings.auth.token_ttl_secs, 1800);
         assert_eq!(settings.auth.bcrypt_cost, 12);
         assert!(settings.auth.jwt_secret.is_none());
+        assert!(!settings.webhooks.allow_private_targets);
+        assert_eq!(
+            settings
+                .webhooks
+                .retry_delays()
+                .expect("the default delays parse"),
+            RetryDelays::default()
+        );
+    }
+
+    #[test]
+    fn retry_delays_are_comma_separated_seconds() {
+        let mut settings = Settings::defaults().expect("defaults");
+        settings.webhooks.retry_delays_secs = " 0, 2 ,30".to_owned();
+        assert_eq!(
+            settings.webhooks.retry_delays().expect("valid delays"),
+            RetryDelays::new(vec![
+                Duration::ZERO,
+                Duration::from_secs(2),
+                Duration::from_secs(30)
+            ])
+        );
+        settings.webhooks.retry_delays_secs = String::new();
+        assert_eq!(
+            settings.webhooks.retry_delays().expect("no retries"),
+            RetryDelays::new(Vec::new())
+        );
+        for invalid in ["5,,300", "5;300", "-5", "1.5", "soon"] {
+            settings.webhooks.retry_delays_secs = invalid.to_owned();
+            assert!(
+                matches!(
+                    settings.clone().validated("development"),
+                    Err(SettingsError::RetryDelays(_))
+                ),
+                "{invalid}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_lease_must_outlast_an_attempt() {
+        let mut settings = Settings::defaults().expect("defaults");
+        settings.webhooks.lease_secs = 10;
+        assert!(matches!(
+            settings.clone().validated("development"),
+            Err(SettingsError::LeaseTooShort { lease: 10, .. })
+        ));
+        settings.webhooks.lease_secs = 11;
+        assert!(settings.validated("development").is_ok());
     }
 
     #[test]

@@ -10,12 +10,15 @@ use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 use domain::ports::PasswordHasher;
+use domain::ports::WebhookRepository;
 use domain::throttle::{LoginThrottle, ThrottlePolicy};
 use domain::tickets::TicketService;
 use domain::users::UserService;
+use domain::webhooks::{DeliveryPolicy, DeliveryService, WebhookService};
 use domain::RepositoryError;
 use postgres_adapter::{
-    EventTail, PgLoginFailureRepository, PgTicketRepository, PgUserRepository, Pool, TailSettings,
+    EventTail, PgLoginFailureRepository, PgTicketRepository, PgUserRepository, PgWebhookRepository,
+    Pool, TailSettings,
 };
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
@@ -23,10 +26,12 @@ use tokio::sync::mpsc;
 
 use crate::auth::{BcryptHasher, Tokens};
 use crate::pagination::CursorCodec;
-use crate::settings::{DatabaseSettings, Settings};
+use crate::settings::{DatabaseSettings, Settings, WebhookSettings};
 use crate::shutdown::{self, Draining, StopRequest};
 use crate::state::AppState;
-use crate::{request_id, routes};
+use crate::webhooks::sender::HttpSender;
+use crate::webhooks::worker::WorkerSettings;
+use crate::{request_id, routes, webhooks};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -42,6 +47,10 @@ pub enum StartupError {
     },
     #[error("cannot start the event tail: {0}")]
     EventTail(#[source] postgres_adapter::PoolSetupError),
+    #[error("cannot set up the webhook client: {0}")]
+    WebhookClient(#[source] reqwest::Error),
+    #[error("invalid webhook settings: {0}")]
+    WebhookSettings(#[source] crate::settings::SettingsError),
     #[error("cannot start password hashing: {0}")]
     Hasher(#[source] domain::RepositoryError),
     #[error("cannot listen on {address}: {source}")]
@@ -59,6 +68,8 @@ pub struct Application {
     drain: Duration,
     /// Background upkeep, ended with the application.
     upkeep: [AbortOnDrop; 2],
+    /// The webhook worker; it stops claiming when the service starts stopping.
+    deliveries: AbortOnDrop,
 }
 
 impl Application {
@@ -89,9 +100,19 @@ impl Application {
         let upkeep = upkeep(&settings, &tickets, &throttle);
         let secret = jwt_secret(settings.auth.jwt_secret.as_ref());
         let draining = Draining::default();
+        let webhooks: Arc<dyn WebhookRepository> = Arc::new(PgWebhookRepository::new(pool.clone()));
+        let deliveries = AbortOnDrop(tokio::spawn(webhooks::worker::run(
+            delivery_service(&settings.webhooks, webhooks.clone())?,
+            WorkerSettings {
+                concurrency: settings.webhooks.concurrency,
+                poll_interval: Duration::from_millis(settings.webhooks.poll_interval_ms.max(1)),
+            },
+            draining.clone(),
+        )));
         let state = web::Data::new(AppState {
             users,
             tickets,
+            webhooks: WebhookService::new(webhooks),
             tokens: Tokens::new(
                 secret.expose_secret().as_bytes(),
                 &auth.issuer,
@@ -156,6 +177,7 @@ impl Application {
             draining,
             drain: Duration::from_secs(settings.server.drain_secs),
             upkeep,
+            deliveries,
         })
     }
 
@@ -178,6 +200,7 @@ impl Application {
     ) -> std::io::Result<()> {
         let handle = self.server.handle();
         let _upkeep = self.upkeep;
+        let _deliveries = self.deliveries;
         let stopping = async move {
             let first = next_stop_request(&mut stop_requests).await;
             self.draining.start();
@@ -217,6 +240,31 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// Delivering the outbox as the settings say.
+fn delivery_service(
+    settings: &WebhookSettings,
+    webhooks: Arc<dyn WebhookRepository>,
+) -> Result<DeliveryService, StartupError> {
+    let sender =
+        HttpSender::new(settings.allow_private_targets).map_err(StartupError::WebhookClient)?;
+    if settings.allow_private_targets {
+        tracing::warn!(
+            "TICKETS__WEBHOOKS__ALLOW_PRIVATE_TARGETS is true: webhooks may reach loopback \
+             and private addresses"
+        );
+    }
+    Ok(DeliveryService::new(
+        webhooks,
+        Arc::new(sender),
+        DeliveryPolicy {
+            retry_delays: settings
+                .retry_delays()
+                .map_err(StartupError::WebhookSettings)?,
+            lease: Duration::from_secs(settings.lease_secs),
+        },
+    ))
 }
 
 /// The background tasks that keep tables from growing with rows that are ignored

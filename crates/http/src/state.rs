@@ -3,6 +3,7 @@
 use domain::throttle::LoginThrottle;
 use domain::tickets::TicketService;
 use domain::users::UserService;
+use domain::webhooks::WebhookService;
 use postgres_adapter::{EventTail, Pool};
 use secrecy::SecretString;
 
@@ -14,6 +15,7 @@ use crate::shutdown::Draining;
 pub struct AppState {
     pub users: UserService,
     pub tickets: TicketService,
+    pub webhooks: WebhookService,
     pub tokens: Tokens,
     pub throttle: LoginThrottle,
     pub cursors: CursorCodec,

@@ -18,6 +18,15 @@ pub struct TicketPath {
     id: i64,
 }
 
+/// `/webhooks/{id}` and below.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct WebhookPath {
+    /// The webhook's id. Anything but a positive 64-bit integer gets `404`.
+    #[param(minimum = 1, example = 1)]
+    id: i64,
+}
+
 /// `/users/{id}`.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path)]

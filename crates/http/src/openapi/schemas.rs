@@ -198,6 +198,25 @@ pub enum EventType {
     Assigned,
 }
 
+/// What a webhook subscribes to: a History event type, or `*` (alone) for every type.
+#[derive(ToSchema)]
+pub enum WebhookEventType {
+    #[schema(rename = "*")]
+    All,
+    #[schema(rename = "ticket.created")]
+    TicketCreated,
+    #[schema(rename = "message.created")]
+    MessageCreated,
+    #[schema(rename = "note.created")]
+    NoteCreated,
+    #[schema(rename = "ticket.status_changed")]
+    StatusChanged,
+    #[schema(rename = "ticket.priority_changed")]
+    PriorityChanged,
+    #[schema(rename = "ticket.assigned")]
+    Assigned,
+}
+
 /// A ticket's status. `pending` is where every ticket starts; `canceled` is final.
 #[derive(ToSchema)]
 #[schema(rename_all = "lowercase")]
@@ -237,4 +256,37 @@ pub struct Health {
 #[schema(rename_all = "lowercase")]
 pub enum HealthStatus {
     Ok,
+}
+
+/// A webhook's `url`: an absolute `http` or `https` URL without user name or password,
+/// at most 2048 characters once normalized.
+pub fn webhook_url() -> ObjectBuilder {
+    text(
+        "Where deliveries are POSTed: an absolute `http` or `https` URL, without a user \
+         name or password, of at most 2048 characters once normalized. Anything else gets \
+         `400` (`url_scheme_unsupported` for another scheme, else `url_invalid`).",
+        format!(r"^[{WHITE_SPACE}]*[Hh][Tt][Tt][Pp][Ss]?://[^\u0000@]+$"),
+        "https://hooks.example.com/tickets",
+    )
+    .max_length(Some(2048))
+}
+
+/// [`webhook_url`], or `null` (read as absent).
+pub fn optional_webhook_url() -> ObjectBuilder {
+    or_null(webhook_url())
+}
+
+/// A webhook's `description`.
+pub fn webhook_description() -> ObjectBuilder {
+    text(
+        "A note for people, at most 1000 characters.",
+        no_nul(),
+        "Our CRM",
+    )
+    .max_length(Some(1000))
+}
+
+/// [`webhook_description`], or `null` (read as absent).
+pub fn optional_webhook_description() -> ObjectBuilder {
+    or_null(webhook_description())
 }

@@ -96,7 +96,14 @@ impl Drop for Replica {
 impl TestApp {
     /// A second instance on this app's database.
     pub async fn replica(&self) -> Replica {
-        let app = Application::build(test_settings(self.db.url()))
+        self.replica_with(|_| {}).await
+    }
+
+    /// Like [`TestApp::replica`], with `configure` applied to the settings last.
+    pub async fn replica_with(&self, configure: impl FnOnce(&mut Settings)) -> Replica {
+        let mut settings = test_settings(self.db.url());
+        configure(&mut settings);
+        let app = Application::build(settings)
             .await
             .expect("the replica builds");
         let address = format!("http://127.0.0.1:{}", app.port());

@@ -32,4 +32,5 @@ mod stream;
 mod tickets;
 mod users;
 mod users_patch;
+mod webhooks;
 mod workflow;
