@@ -3,8 +3,8 @@
 //! through a bounded broadcast channel. Nothing lives only in memory: the table is the
 //! source, and the channel only says what to send now.
 //!
-//! - **Waking**: writers `NOTIFY ticket_events` in their transaction (see
-//!   `events::APPEND`); the tail `LISTEN`s on a dedicated connection of its own (a
+//! - **Waking**: writers `NOTIFY ticket_events` right after their commit (see
+//!   `events::NOTIFY`); the tail `LISTEN`s on a dedicated connection of its own (a
 //!   pooled one would drop notifications when recycled) and reads the table when one
 //!   arrives, and at least every [`TailSettings::poll_interval`] anyway.
 //! - **Reconnecting**: a lost connection is reopened with backoff, and reading resumes

@@ -371,7 +371,7 @@ async fn commit(
     if let Some(key) = &key {
         statements.push((idempotency::STORE, key));
     }
-    tx.commit_with(&statements).await
+    tx.commit_with(&statements, Some(events::NOTIFY)).await
 }
 
 /// Claims `key` in `tx` when there is one: `Some` answer ends the request (a replay,

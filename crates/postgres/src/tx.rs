@@ -80,31 +80,49 @@ impl Tx {
     /// Runs the last statements and `COMMIT` in one round trip (with `BEGIN` first if
     /// nothing ran before). When a statement fails, PostgreSQL answers `COMMIT` with a
     /// rollback, and the statement's error is returned.
+    ///
+    /// `after_commit` runs in the same round trip, after the `COMMIT` and outside the
+    /// transaction. It is a courtesy to others (a notification): the write's outcome
+    /// is settled by then, so its failure is logged, not returned.
     pub(crate) async fn commit_with(
         mut self,
         statements: &[(&str, Params<'_>)],
+        after_commit: Option<&str>,
     ) -> Result<(), RepositoryError> {
         let begin = !self.begun;
         self.open = true;
         let client = self.client()?;
         let prepared = prepare(client, statements).await?;
-        let queries = pipeline(client, &prepared, statements);
-        let (results, committed) = if begin {
-            let ((begun, results), committed) = join(
-                join(client.batch_execute("BEGIN"), queries),
-                client.batch_execute("COMMIT"),
-            )
-            .await;
-            begun.map_err(error::db)?;
-            (results, committed)
-        } else {
-            join(queries, client.batch_execute("COMMIT")).await
+        // Each request is sent when its future is first polled, and `join` polls in
+        // order: BEGIN, the statements, COMMIT, then the after-commit statement.
+        let begun = async {
+            if begin {
+                client.batch_execute("BEGIN").await
+            } else {
+                Ok(())
+            }
         };
+        let queries = pipeline(client, &prepared, statements);
+        let after = async {
+            match after_commit {
+                Some(sql) => client.batch_execute(sql).await,
+                None => Ok(()),
+            }
+        };
+        let (((begun, results), committed), after) = join(
+            join(join(begun, queries), client.batch_execute("COMMIT")),
+            after,
+        )
+        .await;
+        begun.map_err(error::db)?;
         committed.map_err(error::db)?;
         // COMMIT answered: the transaction is over, committed or rolled back.
         self.open = false;
         for result in results {
             result.map_err(error::db)?;
+        }
+        if let Err(failure) = after {
+            tracing::warn!(error = %failure, "the statement after a commit failed");
         }
         Ok(())
     }
