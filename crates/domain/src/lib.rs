@@ -2,6 +2,10 @@
 //! repository ports and the use cases. Nothing here performs I/O; adapters implement
 //! the ports in [`ports`] and the HTTP layer calls the services in [`users`] and
 //! [`tickets`].
+//!
+//! The use cases open `tracing` spans (at `debug`), so that logs show the time a request
+//! spent in each. `tracing` is a facade, like `log`: it does no I/O, and the binary's
+//! subscriber decides where spans go, so the rules stay pure and testable without one.
 
 pub mod error;
 pub mod event;

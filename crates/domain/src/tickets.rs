@@ -91,6 +91,7 @@ impl TicketService {
         Self { tickets }
     }
 
+    #[tracing::instrument(level = "debug", name = "tickets.open", skip_all, fields(caller.id = %caller.id))]
     pub async fn open(
         &self,
         caller: Caller,
@@ -109,6 +110,7 @@ impl TicketService {
 
     /// A customer lists their own tickets; `author` and `assignee` filters are staff's
     /// and are ignored for customers.
+    #[tracing::instrument(level = "debug", name = "tickets.list", skip_all, fields(caller.id = %caller.id))]
     pub async fn list(
         &self,
         caller: Caller,
@@ -122,6 +124,7 @@ impl TicketService {
         self.tickets.list_visible(caller.into(), filter, page).await
     }
 
+    #[tracing::instrument(level = "debug", name = "tickets.get", skip_all, fields(caller.id = %caller.id, ticket.id = %id))]
     pub async fn get(&self, caller: Caller, id: TicketId) -> Result<Ticket, ReadTicketError> {
         self.tickets
             .find_visible(caller.into(), id)
@@ -137,6 +140,7 @@ impl TicketService {
     /// moved past it fails the precondition instead. (Whether staff have responded
     /// matters to the rules as well, but it only ever becomes true, which can turn a
     /// refusal into a permission, never the reverse.)
+    #[tracing::instrument(level = "debug", name = "tickets.update", skip_all, fields(caller.id = %caller.id, ticket.id = %id))]
     pub async fn update(
         &self,
         caller: Caller,
@@ -187,6 +191,7 @@ impl TicketService {
 
     /// Posts a request (customers), a response (staff) or, with `internal`, a note
     /// (staff only).
+    #[tracing::instrument(level = "debug", name = "tickets.post_message", skip_all, fields(caller.id = %caller.id, ticket.id = %id))]
     pub async fn post_message(
         &self,
         caller: Caller,
@@ -226,6 +231,7 @@ impl TicketService {
             })
     }
 
+    #[tracing::instrument(level = "debug", name = "tickets.list_messages", skip_all, fields(caller.id = %caller.id, ticket.id = %id))]
     pub async fn list_messages(
         &self,
         caller: Caller,
@@ -272,6 +278,7 @@ impl TicketService {
     }
 
     /// Forgets the idempotency keys older than their retention; returns how many.
+    #[tracing::instrument(level = "debug", name = "tickets.forget_expired_keys", skip_all)]
     pub async fn forget_expired_keys(&self, now: OffsetDateTime) -> Result<u64, RepositoryError> {
         self.tickets
             .forget_idempotency_keys(now - idempotency::RETENTION)
@@ -279,6 +286,7 @@ impl TicketService {
     }
 
     /// The ticket's history as the caller may see it.
+    #[tracing::instrument(level = "debug", name = "tickets.history", skip_all, fields(caller.id = %caller.id, ticket.id = %id))]
     pub async fn history(
         &self,
         caller: Caller,

@@ -113,6 +113,7 @@ impl UserService {
         }
     }
 
+    #[tracing::instrument(level = "debug", name = "users.register", skip_all)]
     pub async fn register(
         &self,
         registration: Registration,
@@ -143,6 +144,7 @@ impl UserService {
     }
 
     /// Checks credentials; returns the user to issue a token for.
+    #[tracing::instrument(level = "debug", name = "users.login", skip_all)]
     pub async fn login(&self, email: &str, password: String) -> Result<UserId, LoginError> {
         let credentials = self.users.find_credentials(email.trim()).await?;
         let hash = credentials.as_ref().map(|c| c.password_hash.clone());
@@ -154,12 +156,14 @@ impl UserService {
     }
 
     /// The caller behind a verified token, read afresh for every request.
+    #[tracing::instrument(level = "debug", name = "users.authenticate", skip_all, fields(user.id = %id))]
     pub async fn authenticate(&self, id: UserId) -> Result<Option<Caller>, RepositoryError> {
         self.users.find_active_caller(id).await
     }
 
     /// Creates a superuser, or promotes the account with that e-mail to one (and sets
     /// its password and username).
+    #[tracing::instrument(level = "debug", name = "users.create_superuser", skip_all)]
     pub async fn create_superuser(
         &self,
         email: Email,
@@ -178,6 +182,7 @@ impl UserService {
     }
 
     /// Staff see everyone; a user sees themself.
+    #[tracing::instrument(level = "debug", name = "users.get_user", skip_all, fields(caller.id = %caller.id, user.id = %id))]
     pub async fn get_user(
         &self,
         caller: Caller,
@@ -196,6 +201,7 @@ impl UserService {
         Ok(UserWithTickets { user, tickets })
     }
 
+    #[tracing::instrument(level = "debug", name = "users.list_users", skip_all, fields(caller.id = %caller.id))]
     pub async fn list_users(
         &self,
         caller: Caller,
@@ -210,6 +216,7 @@ impl UserService {
     /// Users change their own username and password; staff change customers'
     /// usernames; superusers change anyone's username and anyone else's staff and
     /// active flags. Nobody changes another's password or their own flags.
+    #[tracing::instrument(level = "debug", name = "users.update_user", skip_all, fields(caller.id = %caller.id, user.id = %id))]
     pub async fn update_user(
         &self,
         caller: Caller,

@@ -161,6 +161,7 @@ pub async fn ping(pool: &Pool) -> Result<(), RepositoryError> {
 
 /// A connection from the pool, with pool failures (timeouts, database down) as
 /// repository errors.
+#[tracing::instrument(level = "debug", name = "db.connection.wait", skip_all)]
 pub(crate) async fn connection(pool: &Pool) -> Result<Object, RepositoryError> {
     pool.get().await.map_err(crate::error::pool)
 }

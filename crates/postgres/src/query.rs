@@ -1,5 +1,8 @@
 //! Running statements that are prepared once per connection: the first use on a
 //! connection parses and plans the SQL, later uses send only the parameters.
+//!
+//! Each runs in a `db.query` span (at `debug`) naming its statement, so that the logs
+//! show the time each statement of a request took (`docs/operations.md`).
 
 use deadpool_postgres::ClientWrapper;
 use domain::RepositoryError;
@@ -12,6 +15,7 @@ use crate::error;
 pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
 /// All rows of `sql`.
+#[tracing::instrument(level = "debug", name = "db.query", skip_all, fields(sql = %summary(sql)))]
 pub(crate) async fn rows(
     client: &ClientWrapper,
     sql: &str,
@@ -24,6 +28,7 @@ pub(crate) async fn rows(
 /// All rows of `sql`, planned for these parameters: an unnamed statement, parsed and
 /// planned on every run (one more round trip), for queries whose best plan depends on
 /// the values (see `tickets::TicketListQuery`).
+#[tracing::instrument(level = "debug", name = "db.query", skip_all, fields(sql = %summary(sql)))]
 pub(crate) async fn rows_planned_each_time(
     client: &ClientWrapper,
     sql: &str,
@@ -45,6 +50,7 @@ pub(crate) async fn optional_row(
 
 /// Like [`optional_row`], keeping the driver's error for callers that translate
 /// particular SQLSTATEs into domain errors.
+#[tracing::instrument(level = "debug", name = "db.query", skip_all, fields(sql = %summary(sql)))]
 pub(crate) async fn raw_optional_row(
     client: &ClientWrapper,
     sql: &str,
@@ -68,6 +74,7 @@ pub(crate) async fn one_row(
 /// Runs `sql`, a DELETE of at most `$2` rows older than `$1`, until a run deletes fewer
 /// than `batch`, so that no statement holds many row locks or runs for long; returns
 /// how many rows it deleted.
+#[tracing::instrument(level = "debug", name = "db.query", skip_all, fields(sql = %summary(sql)))]
 pub(crate) async fn delete_in_batches(
     client: &ClientWrapper,
     sql: &str,
@@ -85,5 +92,40 @@ pub(crate) async fn delete_in_batches(
         if run < batch.unsigned_abs() {
             return Ok(deleted);
         }
+    }
+}
+
+/// The start of `sql`, white space collapsed: enough to recognise a statement in the
+/// logs, short enough for every line.
+pub(crate) fn summary(sql: &str) -> String {
+    const LONGEST: usize = 80;
+    let mut summary = String::with_capacity(LONGEST + 3);
+    for word in sql.split_whitespace() {
+        if summary.len() + word.len() + 1 > LONGEST {
+            summary.push_str(" …");
+            break;
+        }
+        if !summary.is_empty() {
+            summary.push(' ');
+        }
+        summary.push_str(word);
+    }
+    summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary;
+
+    #[test]
+    fn a_summary_is_the_statement_s_start_on_one_line() {
+        assert_eq!(summary("SELECT 1"), "SELECT 1");
+        assert_eq!(
+            summary("  SELECT id,\n       topic\n  FROM tickets "),
+            "SELECT id, topic FROM tickets"
+        );
+        let long = format!("SELECT {} FROM t", "column_name, ".repeat(20));
+        let cut = summary(&long);
+        assert!(cut.len() <= 85 && cut.ends_with(" …"), "{cut}");
     }
 }

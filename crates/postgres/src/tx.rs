@@ -2,6 +2,9 @@
 //! the statements allows: `BEGIN` travels with the first statement, and the last
 //! statements travel with `COMMIT`.
 //!
+//! Each round trip runs in a `db.transaction.*` span (at `debug`) naming its first
+//! statement, like `query`'s.
+//!
 //! A transaction that is dropped while open (a request cancelled between two round
 //! trips) takes its connection out of the pool and closes it, which makes PostgreSQL
 //! roll it back; an open transaction never goes back into the pool.
@@ -40,6 +43,7 @@ impl Tx {
     /// Runs statements in order, in one round trip (with `BEGIN` before them if the
     /// transaction has not begun). Every statement runs; the first failure is returned
     /// after all have answered.
+    #[tracing::instrument(level = "debug", name = "db.transaction.run", skip_all, fields(sql = %summary(statements), statements = statements.len()))]
     pub(crate) async fn run(
         &mut self,
         statements: &[(&str, Params<'_>)],
@@ -84,6 +88,9 @@ impl Tx {
     /// `after_commit` runs in the same round trip, after the `COMMIT` and outside the
     /// transaction. It is a courtesy to others (a notification): the write's outcome
     /// is settled by then, so its failure is logged, not returned.
+    // The span's `async move` block hides from rustc that `Drop` reads `self.open`.
+    #[allow(unused_assignments)]
+    #[tracing::instrument(level = "debug", name = "db.transaction.commit", skip_all, fields(sql = %summary(statements), statements = statements.len()))]
     pub(crate) async fn commit_with(
         mut self,
         statements: &[(&str, Params<'_>)],
@@ -128,6 +135,9 @@ impl Tx {
     }
 
     /// Ends the transaction without writing, keeping the connection for the pool.
+    // The span's `async move` block hides from rustc that `Drop` reads `self.open`.
+    #[allow(unused_assignments)]
+    #[tracing::instrument(level = "debug", name = "db.transaction.rollback", skip_all)]
     pub(crate) async fn rollback(mut self) -> Result<(), RepositoryError> {
         if !self.open {
             return Ok(());
@@ -178,4 +188,12 @@ async fn prepare(
         prepared.push(client.prepare_cached(sql).await.map_err(error::db)?);
     }
     Ok(prepared)
+}
+
+/// The first statement's summary (see `query::summary`), for the span.
+fn summary(statements: &[(&str, Params<'_>)]) -> String {
+    statements.first().map_or_else(
+        || "COMMIT".to_owned(),
+        |(sql, _)| crate::query::summary(sql),
+    )
 }
