@@ -8,5 +8,5 @@ mod jwt;
 
 pub(crate) use caller::request_token;
 pub use caller::{bearer_token, Authenticated, TOKEN_COOKIE};
-pub use hasher::BcryptHasher;
+pub use hasher::{BcryptHasher, HashingLoad};
 pub use jwt::{TokenError, Tokens};

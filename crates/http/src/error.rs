@@ -43,6 +43,7 @@ pub enum ErrorKind {
     StaffKeyRequired,
     Forbidden,
     StaffOnly,
+    CorsPreflightRefused,
     NotFound,
     TicketNotFound,
     UserNotFound,
@@ -83,7 +84,7 @@ impl ErrorKind {
             Unauthenticated | InvalidToken | InvalidCredentials | StaffKeyRequired => {
                 StatusCode::UNAUTHORIZED
             }
-            Forbidden | StaffOnly => StatusCode::FORBIDDEN,
+            Forbidden | StaffOnly | CorsPreflightRefused => StatusCode::FORBIDDEN,
             NotFound | TicketNotFound | UserNotFound | WebhookNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             EmailTaken | TicketCanceled | CannotCancelResolved | ResponseRequired
@@ -120,6 +121,7 @@ impl ErrorKind {
             StaffKeyRequired => "staff_key_required",
             Forbidden => "forbidden",
             StaffOnly => "staff_only",
+            CorsPreflightRefused => "cors_preflight_refused",
             NotFound => "not_found",
             TicketNotFound => "ticket_not_found",
             UserNotFound => "user_not_found",
@@ -159,7 +161,8 @@ pub struct ApiError {
     detail: Cow<'static, str>,
     field_errors: Vec<FieldError>,
     retry_after_secs: Option<u64>,
-    allow: Option<&'static str>,
+    /// Boxed, to keep `ApiError` (returned everywhere) small.
+    allow: Option<Box<str>>,
     source: Option<Box<dyn StdError + Send + Sync>>,
 }
 
@@ -218,13 +221,23 @@ impl ApiError {
         Self::new(ErrorKind::TicketNotFound, "No such ticket.")
     }
 
-    pub fn method_not_allowed(allow: &'static str) -> Self {
+    pub fn method_not_allowed(allow: impl Into<String>) -> Self {
+        let allow = allow.into().into_boxed_str();
         let mut error = Self::new(
             ErrorKind::MethodNotAllowed,
             format!("This path supports only: {allow}."),
         );
         error.allow = Some(allow);
         error
+    }
+
+    /// A preflight from an allowed origin that asks for a method or header we do not
+    /// allow; `reason` is actix-cors' sentence, which names no secret.
+    pub fn cors_preflight_refused(reason: String) -> Self {
+        Self::new(
+            ErrorKind::CorsPreflightRefused,
+            format!("This cross-origin request is not allowed: {reason}."),
+        )
     }
 
     pub fn too_many_attempts(retry_after_secs: u64) -> Self {
@@ -481,6 +494,10 @@ impl From<UpdateUserError> for ApiError {
     }
 }
 
+/// The `code` of a problem response, in its extensions for the metrics middleware.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProblemCode(pub &'static str);
+
 /// The body of every error (RFC 9457 problem details, `application/problem+json`).
 #[derive(Serialize, ToSchema)]
 #[schema(as = Problem, example = json!({"type": "about:blank", "title": "Bad Request", "status": 400, "detail": "Password must be at least 8 characters.", "code": "password_too_short", "errors": [{"field": "password", "message": "Password must be at least 8 characters."}]}))]
@@ -527,12 +544,20 @@ impl ResponseError for ApiError {
             errors: &self.field_errors,
         };
         let mut response = HttpResponse::build(status);
+        // For the metrics, which count problems by code where the response leaves.
+        response
+            .extensions_mut()
+            .insert(ProblemCode(self.kind.code()));
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
         if self.kind == ErrorKind::Unauthenticated || self.kind == ErrorKind::InvalidToken {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
         }
-        if let Some(allow) = self.allow {
-            response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+        if let Some(allow) = self
+            .allow
+            .as_deref()
+            .and_then(|a| HeaderValue::from_str(a).ok())
+        {
+            response.insert_header((header::ALLOW, allow));
         }
         if let Some(secs) = self.retry_after_secs {
             response.insert_header((header::RETRY_AFTER, secs.to_string()));

@@ -4,10 +4,14 @@
 
 pub mod auth;
 pub mod body;
+pub mod compress;
 pub mod conditional;
+pub mod cors;
 pub mod dto;
 pub mod error;
+pub mod head;
 pub mod idempotency;
+pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod request_id;

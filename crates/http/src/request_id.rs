@@ -1,6 +1,12 @@
 //! Gives every request an id — the client's `X-Request-Id` when it is sensible, else a
 //! new UUID — puts it on every log line of the request (a tracing span) and on the
 //! response, and logs one line per request with its status and duration.
+//!
+//! The span is the request's root: it carries the id, the method, the route template
+//! (`/tickets/{id}`, or `unmatched`) and, once answered, the status, and the spans of
+//! the use cases and of each database statement nest inside it (see
+//! `docs/operations.md`). Why not `tracing-actix-web`: its request id is always a new
+//! UUID, and the contract echoes the client's.
 
 use std::time::Instant;
 
@@ -29,17 +35,22 @@ pub async fn request_id(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = client_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    // Before routing, actix-web finds the pattern from the path alone.
+    let route = req.match_pattern();
     let span = tracing::info_span!(
         "request",
         request_id = %id,
         method = %req.method(),
+        route = route.as_deref().unwrap_or(crate::metrics::UNMATCHED_ROUTE),
         path = %req.path(),
+        status = tracing::field::Empty,
     );
     let started = Instant::now();
     let mut response = next.call(req).instrument(span.clone()).await?;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(X_REQUEST_ID, value);
     }
+    span.record("status", response.status().as_u16());
     span.in_scope(|| {
         tracing::info!(
             status = response.status().as_u16(),

@@ -6,6 +6,7 @@ pub(crate) mod docs;
 pub(crate) mod events;
 pub(crate) mod health;
 pub(crate) mod messages;
+pub(crate) mod metrics;
 pub(crate) mod session;
 pub(crate) mod stream;
 pub(crate) mod tickets;
@@ -69,11 +70,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/docs/docs.css", "GET").route(web::get().to(docs::style)));
 }
 
-/// A resource whose unsupported methods get `405` listing `allow`.
+/// `GET /metrics`, on the main port unless `server.metrics_port` serves it apart.
+pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/metrics", "GET").route(web::get().to(metrics::scrape)));
+}
+
+/// A resource whose unsupported methods get `405` listing `allow`, plus `HEAD` where
+/// `allow` has `GET` (the `head` middleware answers it).
 fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(move || async move {
-        Err::<actix_web::HttpResponse, _>(ApiError::method_not_allowed(allow))
+    let allow = with_head(allow);
+    web::resource(path).default_service(web::to(move || {
+        let allow = allow.clone();
+        async move { Err::<actix_web::HttpResponse, _>(ApiError::method_not_allowed(allow)) }
     }))
+}
+
+/// `allow` with `HEAD` after `GET`, e.g. `GET, HEAD, POST`.
+fn with_head(allow: &'static str) -> std::borrow::Cow<'static, str> {
+    let listed = |method: &str| allow.split(',').any(|m| m.trim() == method);
+    if listed("GET") && !listed("HEAD") {
+        allow.replacen("GET", "GET, HEAD", 1).into()
+    } else {
+        allow.into()
+    }
 }
 
 /// The app's fallback: `404` for any unknown path.
@@ -109,5 +128,19 @@ impl ListQuery {
                     format!("The query string is invalid: {e}."),
                 )
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_head;
+
+    #[test]
+    fn head_is_allowed_wherever_get_is() {
+        assert_eq!(with_head("GET"), "GET, HEAD");
+        assert_eq!(with_head("GET, POST"), "GET, HEAD, POST");
+        assert_eq!(with_head("GET, PUT, PATCH"), "GET, HEAD, PUT, PATCH");
+        assert_eq!(with_head("POST"), "POST");
+        assert_eq!(with_head("GET, HEAD"), "GET, HEAD");
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use domain::webhook::retry::RetryDelays;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 /// The defaults, compiled in so that the binary also starts outside the repository.
 const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
@@ -75,9 +75,28 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
     /// The first part of the shutdown, when everything is still served (see `shutdown`).
     pub drain_secs: u64,
+    /// Compress large responses (see `compress`).
+    pub compression: bool,
+    /// Browser origins allowed by CORS, comma-separated; empty: no CORS. Read it
+    /// through [`ServerSettings::cors_origins`].
+    #[serde(default)]
+    pub cors_origins: String,
+    /// Serve `/metrics` on this port instead of the main one.
+    #[serde(default, deserialize_with = "optional_port")]
+    pub metrics_port: Option<u16>,
 }
 
 impl ServerSettings {
+    /// The CORS origins, each as listed (blank entries skipped).
+    pub fn cors_origins(&self) -> Vec<String> {
+        self.cors_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|origin| !origin.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// What the shutdown timeout leaves, after the drain, for requests in flight.
     pub fn graceful_stop_secs(&self) -> u64 {
         self.shutdown_timeout_secs.saturating_sub(self.drain_secs)
@@ -144,6 +163,14 @@ pub enum SettingsError {
          take (it is {lease}), so that no other replica takes over an attempt under way"
     )]
     LeaseTooShort { lease: u64, timeout: u64 },
+    #[error(
+        "TICKETS__SERVER__CORS_ORIGINS: `{0}` is not an origin; write each one exactly as \
+         browsers send it, as scheme://host[:port] in lower case with no path or trailing \
+         slash, e.g. https://desk.example.com"
+    )]
+    CorsOrigin(String),
+    #[error("TICKETS__SERVER__METRICS_PORT must differ from TICKETS__SERVER__PORT ({0})")]
+    MetricsPortTaken(u16),
 }
 
 impl Settings {
@@ -230,7 +257,60 @@ impl Settings {
                 timeout,
             });
         }
+        if let Some(origin) = self
+            .server
+            .cors_origins()
+            .into_iter()
+            .find(|origin| !is_origin(origin))
+        {
+            return Err(SettingsError::CorsOrigin(origin));
+        }
+        if self.server.port != 0 && self.server.metrics_port == Some(self.server.port) {
+            return Err(SettingsError::MetricsPortTaken(self.server.port));
+        }
         Ok(self)
+    }
+}
+
+/// Whether `text` is an origin as browsers send it in `Origin`: `http` or `https`, a
+/// host and maybe a port, lower case, nothing else. CORS compares origins exactly, so
+/// anything else would silently never match.
+fn is_origin(text: &str) -> bool {
+    let Ok(uri) = text.parse::<actix_web::http::Uri>() else {
+        return false;
+    };
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        return false;
+    };
+    matches!(scheme, "http" | "https")
+        && authority.as_str() == authority.host().to_owned() + &port_suffix(authority)
+        && text == format!("{scheme}://{authority}")
+        && !text.chars().any(|c| c.is_ascii_uppercase())
+}
+
+/// `:port` when the authority has one.
+fn port_suffix(authority: &actix_web::http::uri::Authority) -> String {
+    authority
+        .port_u16()
+        .map_or_else(String::new, |port| format!(":{port}"))
+}
+
+/// An optional port that may also come as a string, blank meaning unset (e.g.
+/// `TICKETS__SERVER__METRICS_PORT=` in a compose file).
+fn optional_port<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u16>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Port(u16),
+        Text(String),
+    }
+    match Option::<Raw>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Raw::Port(port)) => Ok(Some(port)),
+        Some(Raw::Text(text)) if text.trim().is_empty() => Ok(None),
+        Some(Raw::Text(text)) => text.trim().parse().map(Some).map_err(|_| {
+            serde::de::Error::custom(format!("metrics_port: `{text}` is not a port number"))
+        }),
     }
 }
 
@@ -348,5 +428,62 @@ mod tests {
         settings.server.drain_secs = 0;
         settings.server.shutdown_timeout_secs = 0;
         assert!(settings.validated("development").is_ok());
+    }
+
+    #[test]
+    fn cors_origins_must_be_exact_origins() {
+        let mut settings = Settings::defaults().expect("defaults");
+        assert!(settings.server.cors_origins().is_empty());
+        settings.server.cors_origins =
+            " https://desk.example.com, http://localhost:3000 ,".to_owned();
+        assert_eq!(
+            settings.server.cors_origins(),
+            ["https://desk.example.com", "http://localhost:3000"]
+        );
+        assert!(settings.clone().validated("development").is_ok());
+        for wrong in [
+            "*",
+            "null",
+            "desk.example.com",
+            "https://desk.example.com/",
+            "https://desk.example.com/app",
+            "https://Desk.example.com",
+            "ftp://desk.example.com",
+            "https://user@desk.example.com",
+        ] {
+            settings.server.cors_origins = wrong.to_owned();
+            assert!(
+                matches!(
+                    settings.clone().validated("development"),
+                    Err(SettingsError::CorsOrigin(origin)) if origin == wrong
+                ),
+                "{wrong}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_blank_metrics_port_is_unset() {
+        let parse = |value: config::Value| {
+            let built = config::Config::builder()
+                .add_source(config::File::from_str(
+                    DEFAULT_TOML,
+                    config::FileFormat::Toml,
+                ))
+                .set_override("server.metrics_port", value)
+                .and_then(|builder| builder.build())
+                .expect("config");
+            built
+                .try_deserialize::<Settings>()
+                .map(|settings| settings.server.metrics_port)
+        };
+        assert_eq!(parse("".into()).expect("blank"), None);
+        assert_eq!(parse("9100".into()).expect("text"), Some(9100));
+        assert_eq!(parse(9100i64.into()).expect("number"), Some(9100));
+        assert!(parse("nine".into()).is_err());
+        assert_eq!(
+            Settings::defaults().expect("defaults").server.metrics_port,
+            None
+        );
     }
 }

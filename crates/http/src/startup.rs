@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::Server;
-use actix_web::middleware::{from_fn, DefaultHeaders};
+use actix_web::middleware::{from_fn, Condition, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 use domain::ports::PasswordHasher;
 use domain::ports::WebhookRepository;
@@ -25,13 +25,15 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::mpsc;
 
 use crate::auth::{BcryptHasher, Tokens};
+use crate::cors::CorsPolicy;
+use crate::metrics::Metrics;
 use crate::pagination::CursorCodec;
 use crate::settings::{DatabaseSettings, Settings, WebhookSettings};
 use crate::shutdown::{self, Draining, StopRequest};
 use crate::state::AppState;
 use crate::webhooks::sender::HttpSender;
 use crate::webhooks::worker::WorkerSettings;
-use crate::{request_id, routes, webhooks};
+use crate::{compress, head, metrics, request_id, routes, webhooks};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -70,6 +72,10 @@ pub struct Application {
     upkeep: [AbortOnDrop; 2],
     /// The webhook worker; it stops claiming when the service starts stopping.
     deliveries: AbortOnDrop,
+    /// `/metrics` on a port of its own (`server.metrics_port`), and the fold of its
+    /// histograms.
+    metrics_server: Option<(Server, u16)>,
+    metrics_upkeep: AbortOnDrop,
 }
 
 impl Application {
@@ -87,6 +93,7 @@ impl Application {
             .await
             .map_err(StartupError::Hasher)?,
         );
+        let hashing = hasher.load();
         let (users, tickets) = services(&pool, hasher);
         let auth = &settings.auth;
         let throttle = LoginThrottle::new(
@@ -123,6 +130,7 @@ impl Application {
             cursors: CursorCodec::new(secret.expose_secret().as_bytes()),
             staff_api_key: auth.staff_api_key.clone(),
             secure_cookies: settings.server.https,
+            metrics: Metrics::new(pool.clone(), hashing),
             pool,
             draining: draining.clone(),
             feed: EventTail::start(TailSettings {
@@ -133,6 +141,10 @@ impl Application {
             .map_err(StartupError::EventTail)?,
             events: settings.events.clone(),
         });
+        let metrics_upkeep = AbortOnDrop(tokio::spawn(fold_metrics(state.clone())));
+        let metrics_apart = settings.server.metrics_port.is_some();
+        let compression = settings.server.compression;
+        let cors_origins = settings.server.cors_origins();
 
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
@@ -143,6 +155,14 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { address, source })?
             .port();
+        let metrics_server = match settings.server.metrics_port {
+            Some(metrics_port) => Some(metrics_server(
+                &settings.server.host,
+                metrics_port,
+                state.clone(),
+            )?),
+            None => None,
+        };
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -151,9 +171,24 @@ impl Application {
                         .add(("Cache-Control", "no-store"))
                         .add(("X-Content-Type-Options", "nosniff")),
                 )
+                // The HTTP conventions, innermost first: HEAD is answered as GET (and
+                // must see the request before anything clones it), compression sees
+                // what HEAD keeps of the body, CORS decorates the final response.
+                .wrap(from_fn(head::answer_head))
+                .wrap(Condition::new(compression, from_fn(compress::compress)))
+                .wrap(Condition::new(
+                    !cors_origins.is_empty(),
+                    CorsPolicy::new(&cors_origins),
+                ))
                 .wrap(from_fn(shutdown::close_connections_while_draining))
+                .wrap(from_fn(metrics::record))
                 .wrap(from_fn(request_id::request_id))
                 .configure(routes::configure)
+                .configure(|cfg| {
+                    if !metrics_apart {
+                        routes::configure_metrics(cfg);
+                    }
+                })
                 .default_service(web::to(routes::unknown_path))
         })
         // Stopping is ours (see `shutdown`): the drain comes first and takes its part
@@ -178,11 +213,18 @@ impl Application {
             drain: Duration::from_secs(settings.server.drain_secs),
             upkeep,
             deliveries,
+            metrics_server,
+            metrics_upkeep,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of `/metrics` when it has one of its own (`server.metrics_port`).
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(_, port)| *port)
     }
 
     /// Serves until the first stop request, then stops:
@@ -201,6 +243,12 @@ impl Application {
         let handle = self.server.handle();
         let _upkeep = self.upkeep;
         let _deliveries = self.deliveries;
+        let _metrics_upkeep = self.metrics_upkeep;
+        // Scrapes are answered until the API stops, drain included.
+        let metrics_server = self.metrics_server.map(|(server, _)| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
         let stopping = async move {
             let first = next_stop_request(&mut stop_requests).await;
             self.draining.start();
@@ -226,10 +274,64 @@ impl Application {
             // Stopped: the server future ends now.
             std::future::pending().await
         };
-        tokio::select! {
+        let outcome = tokio::select! {
             served = self.server => served,
             forced = stopping => forced,
+        };
+        if let Some((handle, served)) = metrics_server {
+            handle.stop(false).await;
+            // Its outcome matters no more than a scrape that fails: the API's is returned.
+            let _ = served.await;
         }
+        outcome
+    }
+}
+
+/// A server of `/metrics` alone (and `404` for anything else) on `host:port`: one
+/// worker is plenty for a scraper.
+fn metrics_server(
+    host: &str,
+    port: u16,
+    state: web::Data<AppState>,
+) -> Result<(Server, u16), StartupError> {
+    let address = format!("{host}:{port}");
+    let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
+        address: address.clone(),
+        source,
+    })?;
+    let port = listener
+        .local_addr()
+        .map_err(|source| StartupError::Bind {
+            address: address.clone(),
+            source,
+        })?
+        .port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(from_fn(head::answer_head))
+            .wrap(from_fn(request_id::request_id))
+            .configure(routes::configure_metrics)
+            .default_service(web::to(routes::unknown_path))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)
+    .map_err(|source| StartupError::Bind { address, source })?
+    .run();
+    tracing::info!(port, "serving /metrics apart");
+    Ok((server, port))
+}
+
+/// Folds the recorded request durations into their buckets now and then, so that
+/// memory stays flat when nobody scrapes.
+async fn fold_metrics(state: web::Data<AppState>) {
+    let mut turns = tokio::time::interval(metrics::UPKEEP_INTERVAL);
+    turns.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        turns.tick().await;
+        state.metrics.run_upkeep();
     }
 }
 

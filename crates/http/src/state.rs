@@ -8,6 +8,7 @@ use postgres_adapter::{EventTail, Pool};
 use secrecy::SecretString;
 
 use crate::auth::Tokens;
+use crate::metrics::Metrics;
 use crate::pagination::CursorCodec;
 use crate::settings::EventSettings;
 use crate::shutdown::Draining;
@@ -30,4 +31,6 @@ pub struct AppState {
     /// The tail of the event log, which feeds the live streams.
     pub feed: EventTail,
     pub events: EventSettings,
+    /// What `GET /metrics` renders.
+    pub metrics: Metrics,
 }

@@ -6,6 +6,7 @@
 //! (a burst larger than the hashing capacity would otherwise hold every connection,
 //! and outlast clients' timeouts and the shutdown timeout).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use tokio::sync::Semaphore;
 
 pub struct BcryptHasher {
     cost: u32,
-    permits: Arc<Semaphore>,
+    turns: Arc<Turns>,
     wait_timeout: Duration,
     /// A hash of a random password at the same cost: unknown accounts are checked
     /// against it so that they take as long as known ones.
@@ -32,18 +33,73 @@ impl BcryptHasher {
         max_concurrent: usize,
         wait_timeout: Duration,
     ) -> Result<Self, RepositoryError> {
-        let permits = Arc::new(Semaphore::new(max_concurrent.max(1)));
+        let turns = Arc::new(Turns::new(max_concurrent.max(1)));
         let dummy_password = uuid::Uuid::new_v4().to_string();
-        let dummy_hash = run_blocking(&permits, wait_timeout, move || {
+        let dummy_hash = run_blocking(&turns, wait_timeout, move || {
             bcrypt::hash(dummy_password, cost)
         })
         .await?;
         Ok(Self {
             cost,
-            permits,
+            turns,
             wait_timeout,
             dummy_hash,
         })
+    }
+
+    /// How many hashes run and wait now, for the metrics.
+    pub fn load(&self) -> HashingLoad {
+        HashingLoad(Arc::clone(&self.turns))
+    }
+}
+
+/// The hashing permits, and how many hashes wait for one.
+struct Turns {
+    permits: Semaphore,
+    capacity: usize,
+    waiting: AtomicUsize,
+}
+
+impl Turns {
+    fn new(capacity: usize) -> Self {
+        Self {
+            permits: Semaphore::new(capacity),
+            capacity,
+            waiting: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// A view of the hasher's queue: hashes running and waiting for their turn.
+#[derive(Clone)]
+pub struct HashingLoad(Arc<Turns>);
+
+impl HashingLoad {
+    pub fn running(&self) -> usize {
+        self.0
+            .capacity
+            .saturating_sub(self.0.permits.available_permits())
+    }
+
+    pub fn waiting(&self) -> usize {
+        self.0.waiting.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts one waiter for as long as it lives, however the wait ends (a permit, the
+/// timeout, or the request being dropped).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -52,16 +108,18 @@ impl BcryptHasher {
 struct HashingSaturated(Duration);
 
 async fn run_blocking<T: Send + 'static>(
-    permits: &Semaphore,
+    turns: &Turns,
     wait_timeout: Duration,
     work: impl FnOnce() -> Result<T, bcrypt::BcryptError> + Send + 'static,
 ) -> Result<T, RepositoryError> {
     // Saturation, and a closed semaphore or a cancelled task (the process is stopping),
     // are outages; a panic or a bcrypt failure (a malformed stored hash) is a bug.
-    let _permit = tokio::time::timeout(wait_timeout, permits.acquire())
+    let waiting = Waiting::new(&turns.waiting);
+    let _permit = tokio::time::timeout(wait_timeout, turns.permits.acquire())
         .await
         .map_err(|_| RepositoryError::unavailable(HashingSaturated(wait_timeout)))?
         .map_err(RepositoryError::unavailable)?;
+    drop(waiting);
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| {
@@ -78,7 +136,7 @@ async fn run_blocking<T: Send + 'static>(
 impl PasswordHasher for BcryptHasher {
     async fn hash(&self, password: Password) -> Result<String, RepositoryError> {
         let cost = self.cost;
-        run_blocking(&self.permits, self.wait_timeout, move || {
+        run_blocking(&self.turns, self.wait_timeout, move || {
             bcrypt::hash(password.expose(), cost)
         })
         .await
@@ -98,7 +156,7 @@ impl PasswordHasher for BcryptHasher {
             Some(_) | None => self.dummy_hash.clone(),
         };
         let candidate = if comparable { password } else { String::new() };
-        let matches = run_blocking(&self.permits, self.wait_timeout, move || {
+        let matches = run_blocking(&self.turns, self.wait_timeout, move || {
             // A malformed stored hash is a mismatch, not an outage.
             Ok(bcrypt::verify(candidate, &hash).unwrap_or(false))
         })
@@ -140,7 +198,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_that_gets_no_turn_in_time_fails_instead_of_waiting() {
-        let no_turns = Semaphore::new(0);
+        let no_turns = Turns::new(0);
 
         // The outer timeout turns a hang (no limit on the wait) into a failure.
         let outcome = tokio::time::timeout(
@@ -149,6 +207,11 @@ mod tests {
         )
         .await
         .expect("the wait for a turn is bounded");
+        assert_eq!(
+            no_turns.waiting.load(Ordering::Relaxed),
+            0,
+            "a wait that timed out no longer counts"
+        );
 
         let error = outcome.expect_err("no permit, so no hash");
         assert!(

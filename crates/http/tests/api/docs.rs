@@ -78,7 +78,7 @@ async fn docs_routes_refuse_other_methods() {
         assert_problem(response, 405, "method_not_allowed").await;
         assert_eq!(
             allow.as_ref().and_then(|v| v.to_str().ok()),
-            Some("GET"),
+            Some("GET, HEAD"),
             "{path}"
         );
     }

@@ -41,6 +41,8 @@ const LEAKS: [&str; 8] = [
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`, without a trailing slash.
     pub address: String,
+    /// The same for `/metrics` when `server.metrics_port` serves it apart.
+    pub metrics_address: Option<String>,
     /// No cookie store, redirects off.
     pub client: reqwest::Client,
     pub db: TestDatabase,
@@ -125,10 +127,14 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .await
         .expect("the application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app
+        .metrics_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     let (stop_requests, receiver) = mpsc::unbounded_channel();
     let server = tokio::spawn(app.run_until(receiver));
     TestApp {
         address,
+        metrics_address,
         client: client_builder().build().expect("an HTTP client"),
         db,
         staff_key: STAFF_KEY.to_owned(),

@@ -408,7 +408,7 @@ async fn other_methods_on_the_history_are_405() {
             .await;
         assert_eq!(
             crate::helpers::header(response.headers(), "allow"),
-            "GET",
+            "GET, HEAD",
             "{method}"
         );
         assert_problem(response, 405, "method_not_allowed").await;

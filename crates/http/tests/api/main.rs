@@ -9,10 +9,13 @@
 
 mod auth;
 mod bad_input;
+mod compression;
 mod concurrency;
 mod conditional;
+mod cors;
 mod docs;
 mod errors;
+mod head;
 mod headers;
 mod health;
 mod helpers;
@@ -21,6 +24,7 @@ mod idempotency;
 mod invariants;
 mod login;
 mod messages;
+mod metrics;
 mod model;
 mod notes;
 mod pagination;

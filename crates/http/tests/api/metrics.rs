@@ -1,0 +1,224 @@
+//! `GET /metrics`: the series' names and labels are part of the contract. After known
+//! requests, the scrape shows them by method, route template and status, problems by
+//! code, the pool, the hashing queue and the gauges issue 9 fills. Nothing is
+//! measured by time: only names, labels and counts.
+
+use std::collections::BTreeMap;
+
+use reqwest::Method;
+
+use crate::helpers::{assert_problem, header, send, spawn_app, spawn_app_with, TestApp};
+
+/// One sample line: `name{label="value",…} number`.
+#[derive(Debug)]
+struct Sample {
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+fn parse(text: &str) -> Vec<Sample> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').expect("`series value`");
+            let (name, labels) = match series.split_once('{') {
+                Some((name, rest)) => (name, rest.strip_suffix('}').unwrap_or(rest)),
+                None => (series, ""),
+            };
+            let labels = labels
+                .split("\",")
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| {
+                    let (key, value) = pair.split_once("=\"").expect("label=\"value\"");
+                    (key.to_owned(), value.trim_end_matches('"').to_owned())
+                })
+                .collect();
+            Sample {
+                name: name.to_owned(),
+                labels,
+                value: value.parse().expect("a number"),
+            }
+        })
+        .collect()
+}
+
+/// The value of the one sample of `name` whose labels include `labels`.
+fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let matching: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.name == name)
+        .filter(|s| {
+            labels
+                .iter()
+                .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .collect();
+    assert!(matching.len() <= 1, "{name} {labels:?}: {matching:?}");
+    matching.first().map(|s| s.value)
+}
+
+async fn scrape(app: &TestApp, base: &str) -> Vec<Sample> {
+    let response = send(app.client.get(format!("{base}/metrics"))).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        header(response.headers(), "content-type"),
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    parse(&response.text().await.expect("a body"))
+}
+
+const DURATION: &str = "http_server_request_duration_seconds";
+
+fn requests(samples: &[Sample], method: &str, route: &str, status: &str) -> Option<f64> {
+    value(
+        samples,
+        &format!("{DURATION}_count"),
+        &[
+            ("http_request_method", method),
+            ("http_route", route),
+            ("http_response_status_code", status),
+        ],
+    )
+}
+
+#[tokio::test]
+async fn requests_are_counted_by_method_route_template_and_status() {
+    let app = spawn_app().await;
+    let staff = app.staff().await;
+    let ticket = app.open_ticket_id(&staff).await;
+
+    for _ in 0..2 {
+        send(app.request(Method::GET, "/health/live")).await;
+    }
+    send(app.request(Method::HEAD, "/health/live")).await;
+    app.get_as(&staff, &format!("/tickets/{ticket}")).await;
+    let missing = app.get_as(&staff, "/tickets/987654321").await;
+    assert_problem(missing, 404, "ticket_not_found").await;
+    send(app.request(Method::GET, "/no/such/path/4242")).await;
+    send(app.request(Method::DELETE, "/health/live")).await;
+    send(app.request(
+        Method::from_bytes(b"BREW").expect("a method"),
+        "/health/live",
+    ))
+    .await;
+
+    let samples = scrape(&app, &app.address).await;
+
+    assert_eq!(requests(&samples, "GET", "/health/live", "200"), Some(2.0));
+    assert_eq!(requests(&samples, "HEAD", "/health/live", "200"), Some(1.0));
+    assert_eq!(requests(&samples, "GET", "/tickets/{id}", "200"), Some(1.0));
+    assert_eq!(requests(&samples, "GET", "/tickets/{id}", "404"), Some(1.0));
+    assert_eq!(requests(&samples, "POST", "/tickets", "201"), Some(1.0));
+    assert_eq!(requests(&samples, "GET", "unmatched", "404"), Some(1.0));
+    assert_eq!(
+        requests(&samples, "DELETE", "/health/live", "405"),
+        Some(1.0)
+    );
+    assert_eq!(
+        requests(&samples, "_OTHER", "/health/live", "405"),
+        Some(1.0)
+    );
+    // Raw paths never become labels.
+    for sample in &samples {
+        let route = sample.labels.get("http_route").map(String::as_str);
+        assert!(
+            !route.is_some_and(|r| r.contains("987654321") || r.contains("4242")),
+            "{sample:?}"
+        );
+    }
+
+    // A histogram: explicit buckets from 1 ms to 10 s, cumulative, and a sum.
+    let labels = [
+        ("http_request_method", "GET"),
+        ("http_route", "/health/live"),
+        ("http_response_status_code", "200"),
+    ];
+    let bucket = |le: &str| {
+        let mut with_le = labels.to_vec();
+        with_le.push(("le", le));
+        value(&samples, &format!("{DURATION}_bucket"), &with_le)
+    };
+    for le in ["0.001", "0.005", "0.01", "0.1", "1", "10"] {
+        assert!(bucket(le).is_some(), "le={le}");
+    }
+    assert_eq!(bucket("+Inf"), Some(2.0));
+    assert!(value(&samples, &format!("{DURATION}_sum"), &labels).is_some_and(|s| s > 0.0));
+}
+
+#[tokio::test]
+async fn problems_are_counted_by_code_and_status() {
+    let app = spawn_app().await;
+    let customer = app.customer().await;
+
+    for _ in 0..3 {
+        send(app.request(Method::GET, "/users/me")).await;
+    }
+    let staff_only = app.get_as(&customer, "/users").await;
+    assert_problem(staff_only, 403, "forbidden").await;
+    send(app.request(Method::GET, "/nowhere")).await;
+
+    let samples = scrape(&app, &app.address).await;
+    let problems = |code: &str, status: &str| {
+        value(
+            &samples,
+            "http_server_problems_total",
+            &[("code", code), ("http_response_status_code", status)],
+        )
+    };
+    assert_eq!(problems("unauthenticated", "401"), Some(3.0));
+    assert_eq!(problems("forbidden", "403"), Some(1.0));
+    assert_eq!(problems("not_found", "404"), Some(1.0));
+    assert_eq!(problems("internal_error", "500"), None);
+}
+
+#[tokio::test]
+async fn the_pool_the_hashing_queue_and_issue_9_s_gauges_are_shown() {
+    let app = spawn_app().await;
+    app.customer().await;
+
+    let samples = scrape(&app, &app.address).await;
+
+    let connections = |state| value(&samples, "db_client_connection_count", &[("state", state)]);
+    let idle = connections("idle").expect("idle connections");
+    let used = connections("used").expect("used connections");
+    assert!(idle + used >= 1.0, "the requests above opened a connection");
+    assert_eq!(value(&samples, "db_client_connection_max", &[]), Some(16.0));
+    assert_eq!(
+        value(&samples, "db_client_connection_pending_requests", &[]),
+        Some(0.0)
+    );
+    // At rest: nothing hashes, nothing waits.
+    assert_eq!(value(&samples, "password_hashes_running", &[]), Some(0.0));
+    assert_eq!(value(&samples, "password_hashes_waiting", &[]), Some(0.0));
+    for gauge in [
+        "sse_streams_open",
+        "webhook_deliveries_pending",
+        "webhook_deliveries_failed",
+    ] {
+        assert_eq!(value(&samples, gauge, &[]), Some(0.0), "{gauge}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_need_no_token_and_can_move_to_a_port_of_their_own() {
+    let app = spawn_app_with(|settings| settings.server.metrics_port = Some(0)).await;
+    let apart = app
+        .metrics_address
+        .clone()
+        .expect("a metrics port was bound");
+
+    let on_main = send(app.request(Method::GET, "/metrics")).await;
+    assert_problem(on_main, 404, "not_found").await;
+    send(app.request(Method::GET, "/health/live")).await;
+
+    let samples = scrape(&app, &apart).await;
+    assert_eq!(requests(&samples, "GET", "/health/live", "200"), Some(1.0));
+    assert_eq!(requests(&samples, "GET", "unmatched", "404"), Some(1.0));
+
+    let elsewhere = send(app.client.get(format!("{apart}/tickets"))).await;
+    assert_problem(elsewhere, 404, "not_found").await;
+    let head = send(app.client.head(format!("{apart}/metrics"))).await;
+    assert_eq!(head.status(), 200);
+    assert!(head.bytes().await.expect("an answer").is_empty());
+}
