@@ -151,15 +151,14 @@ impl Metrics {
             .record(elapsed.as_secs_f64());
     }
 
-    /// Counts an open Server-Sent Events stream until the guard is dropped. For the live
-    /// events of issue 9; `sse_streams_open` reads 0 until they exist.
+    /// Counts an open event stream (`GET /events`) until the guard is dropped.
     pub fn sse_stream_opened(&self) -> OpenStream {
         self.sse_streams_open.increment(1.0);
         OpenStream(self.sse_streams_open.clone())
     }
 
-    /// Webhook deliveries waiting for an attempt, and given up. For the webhooks of
-    /// issue 9, which set them (e.g. after each delivery pass); they read 0 until then.
+    /// Webhook deliveries waiting for an attempt, and given up: for the webhook
+    /// deliverer to set after each pass. They read 0 until it exists.
     pub fn set_webhook_deliveries(&self, pending: u64, failed: u64) {
         self.webhook_deliveries_pending.set(pending as f64);
         self.webhook_deliveries_failed.set(failed as f64);

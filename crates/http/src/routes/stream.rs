@@ -24,6 +24,7 @@ use tokio::sync::{broadcast, mpsc};
 use crate::auth::Authenticated;
 use crate::dto::EventResponse;
 use crate::error::{ApiError, ErrorKind};
+use crate::metrics::OpenStream;
 use crate::openapi::params::StreamParams;
 use crate::openapi::responses::{
     BadRequest, InternalServerError, NotFound, ServiceUnavailable, Unauthorized,
@@ -145,6 +146,7 @@ pub async fn events(
         sender,
         send_timeout: Duration::from_secs(settings.send_timeout_secs.max(1)),
         recheck: Duration::from_secs(settings.recheck_secs.max(1)),
+        _open: state.metrics.sse_stream_opened(),
     };
     tokio::spawn(stream.run(start, horizon, live));
 
@@ -167,6 +169,8 @@ struct Stream {
     sender: mpsc::Sender<sse::Event>,
     send_timeout: Duration,
     recheck: Duration,
+    /// Counted in `sse_streams_open` for as long as the task feeding the stream lives.
+    _open: OpenStream,
 }
 
 /// Why a stream ends; logged at debug level.

@@ -1,6 +1,6 @@
 //! `GET /metrics`: the series' names and labels are part of the contract. After known
 //! requests, the scrape shows them by method, route template and status, problems by
-//! code, the pool, the hashing queue and the gauges issue 9 fills. Nothing is
+//! code, the pool, the hashing queue, open event streams and webhook deliveries. Nothing is
 //! measured by time: only names, labels and counts.
 
 use std::collections::BTreeMap;
@@ -173,7 +173,7 @@ async fn problems_are_counted_by_code_and_status() {
 }
 
 #[tokio::test]
-async fn the_pool_the_hashing_queue_and_issue_9_s_gauges_are_shown() {
+async fn the_pool_the_hashing_queue_streams_and_webhooks_are_shown() {
     let app = spawn_app().await;
     app.customer().await;
 

@@ -300,3 +300,78 @@ async fn an_event_written_through_one_replica_reaches_streams_on_another() {
     assert_eq!(types(&frames), ["ticket.created", "message.created"]);
     assert!(frames.iter().all(|f| f.data["ticket_id"] == ticket));
 }
+
+#[tokio::test]
+async fn a_stream_is_neither_compressed_nor_held_back_when_the_client_accepts_compression() {
+    let app = spawn_app().await;
+    let staff = app.staff().await;
+    let response = send(
+        app.request_as(&staff, Method::GET, "/events")
+            .header("Accept-Encoding", "gzip, br, zstd"),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    // actix-web-lab's `Sse` says `identity` itself, so that compressors leave it alone.
+    assert!(
+        matches!(
+            header(response.headers(), "content-encoding").as_str(),
+            "" | "identity"
+        ),
+        "{:?}",
+        response.headers()
+    );
+    let mut stream = Stream {
+        response,
+        pending: String::new(),
+    };
+
+    // A compressor would hold these small events until its buffer filled, past the
+    // patience.
+    app.open_ticket_id(&staff).await;
+    let frames = stream.take(2).await;
+    assert_eq!(types(&frames), ["ticket.created", "message.created"]);
+}
+
+/// `sse_streams_open` as `GET /metrics` shows it now.
+async fn open_streams(app: &TestApp) -> f64 {
+    let response = send(app.request(Method::GET, "/metrics")).await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.expect("the metrics");
+    text.lines()
+        .find_map(|line| line.strip_prefix("sse_streams_open "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sse_streams_open in {text}"))
+}
+
+/// Scrapes until `sse_streams_open` reads `wanted`: a stream is counted until the
+/// server notices that its client left, which takes a moment.
+async fn until_open_streams(app: &TestApp, wanted: f64) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let open = open_streams(app).await;
+        if open == wanted {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "sse_streams_open stays at {open}, not {wanted}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn open_streams_are_counted_in_the_metrics_until_they_end() {
+    let app = spawn_app().await;
+    let staff = app.staff().await;
+    assert_eq!(open_streams(&app).await, 0.0);
+
+    let first = Stream::open(&app, &staff, "", None).await;
+    let second = Stream::open(&app, &staff, "", None).await;
+    assert_eq!(open_streams(&app).await, 2.0);
+
+    drop(first);
+    until_open_streams(&app, 1.0).await;
+    drop(second);
+    until_open_streams(&app, 0.0).await;
+}
