@@ -146,15 +146,7 @@ impl Application {
         let compression = settings.server.compression;
         let cors_origins = settings.server.cors_origins();
 
-        let address = format!("{}:{}", settings.server.host, settings.server.port);
-        let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
-            address: address.clone(),
-            source,
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind { address, source })?
-            .port();
+        let (listener, port) = bind(&settings.server.host, settings.server.port)?;
         let metrics_server = match settings.server.metrics_port {
             Some(metrics_port) => Some(metrics_server(
                 &settings.server.host,
@@ -198,13 +190,7 @@ impl Application {
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
-        let server = server
-            .listen(listener)
-            .map_err(|source| StartupError::Bind {
-                address: format!("port {port}"),
-                source,
-            })?
-            .run();
+        let server = server.listen(listener).map_err(listen_failed(port))?.run();
         tracing::info!(port, "listening");
         Ok(Self {
             port,
@@ -287,6 +273,23 @@ impl Application {
     }
 }
 
+/// A listener on `host:port`, and the port it got (`0` asks for any free one).
+fn bind(host: &str, port: u16) -> Result<(TcpListener, u16), StartupError> {
+    let address = format!("{host}:{port}");
+    let bound = TcpListener::bind(&address).and_then(|listener| {
+        let port = listener.local_addr()?.port();
+        Ok((listener, port))
+    });
+    bound.map_err(|source| StartupError::Bind { address, source })
+}
+
+fn listen_failed(port: u16) -> impl FnOnce(std::io::Error) -> StartupError {
+    move |source| StartupError::Bind {
+        address: format!("port {port}"),
+        source,
+    }
+}
+
 /// A server of `/metrics` alone (and `404` for anything else) on `host:port`: one
 /// worker is plenty for a scraper.
 fn metrics_server(
@@ -294,18 +297,7 @@ fn metrics_server(
     port: u16,
     state: web::Data<AppState>,
 ) -> Result<(Server, u16), StartupError> {
-    let address = format!("{host}:{port}");
-    let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
-        address: address.clone(),
-        source,
-    })?;
-    let port = listener
-        .local_addr()
-        .map_err(|source| StartupError::Bind {
-            address: address.clone(),
-            source,
-        })?
-        .port();
+    let (listener, port) = bind(host, port)?;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -318,7 +310,7 @@ fn metrics_server(
     .disable_signals()
     .shutdown_timeout(1)
     .listen(listener)
-    .map_err(|source| StartupError::Bind { address, source })?
+    .map_err(listen_failed(port))?
     .run();
     tracing::info!(port, "serving /metrics apart");
     Ok((server, port))

@@ -89,6 +89,16 @@ fn lines_until(lines: &mpsc::Receiver<Value>, wanted: impl Fn(&Value) -> bool) -
     }
 }
 
+/// The port of the server's `listening` line.
+fn listening_port(lines: &mpsc::Receiver<Value>) -> u64 {
+    let started = lines_until(lines, |line| text(line, "message") == "listening");
+    started
+        .last()
+        .and_then(|line| line.get("port"))
+        .and_then(Value::as_u64)
+        .expect("the listening line names the port")
+}
+
 fn text<'a>(value: &'a Value, key: &str) -> &'a str {
     value.get(key).and_then(Value::as_str).unwrap_or_default()
 }
@@ -127,12 +137,7 @@ async fn register(port: u64, request_id: &str) -> u16 {
 async fn a_request_s_lines_carry_its_id_and_route_and_nest_its_statements() {
     let db = TestDatabase::create().await;
     let (_server, lines) = serve(db.url(), "info,domain=debug,postgres_adapter=debug");
-    let started = lines_until(&lines, |line| text(line, "message") == "listening");
-    let port = started
-        .last()
-        .and_then(|line| line.get("port"))
-        .and_then(Value::as_u64)
-        .expect("the listening line names the port");
+    let port = listening_port(&lines);
 
     let request_id = format!("logs-{}", uuid::Uuid::new_v4().simple());
     assert_eq!(register(port, &request_id).await, 201);
@@ -197,12 +202,7 @@ async fn a_request_s_lines_carry_its_id_and_route_and_nest_its_statements() {
 async fn at_info_a_request_logs_one_line() {
     let db = TestDatabase::create().await;
     let (_server, lines) = serve(db.url(), "info");
-    let started = lines_until(&lines, |line| text(line, "message") == "listening");
-    let port = started
-        .last()
-        .and_then(|line| line.get("port"))
-        .and_then(Value::as_u64)
-        .expect("the listening line names the port");
+    let port = listening_port(&lines);
 
     let request_id = format!("logs-{}", uuid::Uuid::new_v4().simple());
     assert_eq!(register(port, &request_id).await, 201);
