@@ -57,6 +57,7 @@ use crate::routes::{events, health, messages, session, stream, tickets, users, w
         webhooks::deliveries,
         health::live,
         health::ready,
+        crate::routes::metrics::scrape,
         crate::routes::docs::openapi_json,
         crate::routes::docs::page,
     ),
@@ -85,6 +86,7 @@ use crate::routes::{events, health, messages, session, stream, tickets, users, w
         (name = "messages", description = "A ticket's conversation."),
         (name = "webhooks", description = "Signed deliveries of ticket events to other systems (superusers only)."),
         (name = "health", description = "Probes for orchestrators."),
+        (name = "operations", description = "Metrics for Prometheus."),
         (name = "docs", description = "This document."),
     ),
 )]
@@ -331,6 +333,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(ids.len(), 25, "{ids:?}");
+        assert_eq!(ids.len(), 26, "{ids:?}");
     }
 }
