@@ -157,8 +157,8 @@ impl Metrics {
         OpenStream(self.sse_streams_open.clone())
     }
 
-    /// Webhook deliveries waiting for an attempt, and given up: for the webhook
-    /// deliverer to set after each pass. They read 0 until it exists.
+    /// Webhook deliveries waiting for an attempt, and given up: for the delivery worker
+    /// to set after each pass. Nothing calls it yet, so both read 0.
     pub fn set_webhook_deliveries(&self, pending: u64, failed: u64) {
         self.webhook_deliveries_pending.set(pending as f64);
         self.webhook_deliveries_failed.set(failed as f64);
