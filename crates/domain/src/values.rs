@@ -31,7 +31,7 @@ pub fn reject_nul(field: &'static str, value: &str) -> Result<(), ValidationErro
 }
 
 /// Checks that `value` holds `min..=max` characters (Unicode scalar values).
-fn check_char_count(
+pub(crate) fn check_char_count(
     field: &'static str,
     code: &'static str,
     value: &str,
@@ -40,7 +40,9 @@ fn check_char_count(
 ) -> Result<(), ValidationError> {
     let count = value.chars().count();
     if count < min || count > max {
-        let message = if min == 1 {
+        let message = if min == 0 {
+            format!("The field `{field}` must hold at most {max} characters.")
+        } else if min == 1 {
             format!("The field `{field}` must hold 1 to {max} characters.")
         } else {
             format!("The field `{field}` must hold {min} to {max} characters.")

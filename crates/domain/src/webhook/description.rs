@@ -1,4 +1,4 @@
-use crate::values::reject_nul;
+use crate::values::{check_char_count, reject_nul};
 use crate::ValidationError;
 
 /// A subscription's note for people: at most 1000 characters, empty by default. Kept
@@ -11,13 +11,13 @@ impl WebhookDescription {
 
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         reject_nul("description", raw)?;
-        if raw.chars().count() > Self::MAX_CHARS {
-            return Err(ValidationError::new(
-                "description",
-                "description_invalid",
-                "The field `description` must hold at most 1000 characters.",
-            ));
-        }
+        check_char_count(
+            "description",
+            "description_invalid",
+            raw,
+            0,
+            Self::MAX_CHARS,
+        )?;
         Ok(Self(raw.to_owned()))
     }
 
