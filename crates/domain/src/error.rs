@@ -33,6 +33,11 @@ pub enum RepositoryErrorKind {
     /// Anything else: a row that does not decode, a broken invariant, a statement the
     /// database refuses. A bug to fix, not an outage; the HTTP layer answers 500.
     Unexpected,
+    /// The caller the request assumed (from its token) is no longer so: the user is
+    /// gone, deactivated, or has another role now. Nothing was written; the request may
+    /// be decided again for the caller as they are now (see
+    /// [`crate::ports::TicketRepository`]).
+    CallerChanged,
 }
 
 /// A failure of the infrastructure behind a port. The cause is kept for logs and never
@@ -58,6 +63,15 @@ impl RepositoryError {
     pub fn unexpected(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
         Self {
             kind: RepositoryErrorKind::Unexpected,
+            source: source.into(),
+        }
+    }
+
+    /// The request's caller is not as it assumed; see
+    /// [`RepositoryErrorKind::CallerChanged`].
+    pub fn caller_changed(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self {
+            kind: RepositoryErrorKind::CallerChanged,
             source: source.into(),
         }
     }

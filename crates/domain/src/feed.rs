@@ -80,11 +80,13 @@ mod tests {
             user_id: user(1),
             sees_all: false,
             sees_internal: false,
+            caller_role: None,
         };
         let staff = Viewer {
             user_id: user(2),
             sees_all: true,
             sees_internal: true,
+            caller_role: None,
         };
         let own = feed_event(1, MessageType::Request);
         let foreign = feed_event(5, MessageType::Request);

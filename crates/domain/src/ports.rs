@@ -28,6 +28,10 @@ pub struct Viewer {
     pub user_id: UserId,
     pub sees_all: bool,
     pub sees_internal: bool,
+    /// `Some` when the viewer is the request's caller: the role the rights above come
+    /// from, which the adapter confirms (see [`TicketRepository`]). `None` for a view
+    /// on someone's behalf (a user's tickets as they would see them).
+    pub caller_role: Option<Role>,
 }
 
 impl From<Caller> for Viewer {
@@ -40,6 +44,7 @@ impl From<Caller> for Viewer {
             user_id: caller.id,
             sees_all: staff,
             sees_internal: staff,
+            caller_role: Some(caller.role),
         }
     }
 }
@@ -59,6 +64,7 @@ pub struct Credentials {
     pub user_id: UserId,
     pub password_hash: String,
     pub is_active: bool,
+    pub role: Role,
 }
 
 /// Changes to a user; `None` leaves a field as it is.
@@ -197,6 +203,14 @@ pub trait UserRepository: Send + Sync {
 /// changes the rows and appends the events that record the change (see
 /// [`crate::event`]), and, when guarded by an idempotency key, stores the key with its
 /// response; none of the three happens without the others.
+///
+/// Confirming the caller: a request's caller comes from its token, which says who the
+/// user was when it was issued, while the rules must see the user as they are now.
+/// Every method given a [`Caller`], or a [`Viewer`] with a `caller_role`, therefore
+/// confirms that this user still exists, is active and has that role, together with
+/// its own statements (in the same transaction, before anything is written), and
+/// fails with [`crate::RepositoryErrorKind::CallerChanged`], having changed nothing,
+/// when not. The caller's use case can then be decided again for the user as they are.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait TicketRepository: Send + Sync {

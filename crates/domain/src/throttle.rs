@@ -20,7 +20,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::users::{LoginError, UserService};
 use crate::values::Email;
-use crate::{RepositoryError, UserId};
+use crate::{Caller, RepositoryError};
 
 /// The limits: failures allowed per account and per address in one window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,7 +199,7 @@ impl LoginThrottle {
         password: String,
         address: Option<IpAddr>,
         now: OffsetDateTime,
-    ) -> Result<UserId, LoginError> {
+    ) -> Result<Caller, LoginError> {
         let keys = ThrottleKeys::new(email, address);
         let current = self.failures.failures(&keys).await?;
         if let Some(throttled) = self.policy.throttled(&current, now) {

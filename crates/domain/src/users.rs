@@ -143,14 +143,17 @@ impl UserService {
         })
     }
 
-    /// Checks credentials; returns the user to issue a token for.
+    /// Checks credentials; returns the user, with their role, to issue a token for.
     #[tracing::instrument(level = "debug", name = "users.login", skip_all)]
-    pub async fn login(&self, email: &str, password: String) -> Result<UserId, LoginError> {
+    pub async fn login(&self, email: &str, password: String) -> Result<Caller, LoginError> {
         let credentials = self.users.find_credentials(email.trim()).await?;
         let hash = credentials.as_ref().map(|c| c.password_hash.clone());
         let password_matches = self.hasher.verify(password, hash).await?;
         match credentials {
-            Some(c) if password_matches && c.is_active => Ok(c.user_id),
+            Some(c) if password_matches && c.is_active => Ok(Caller {
+                id: c.user_id,
+                role: c.role,
+            }),
             Some(_) | None => Err(LoginError::InvalidCredentials),
         }
     }

@@ -7,6 +7,6 @@ mod hasher;
 mod jwt;
 
 pub(crate) use caller::request_token;
-pub use caller::{bearer_token, Authenticated, TOKEN_COOKIE};
+pub use caller::{bearer_token, Authenticated, ClaimedCaller, TOKEN_COOKIE};
 pub use hasher::{BcryptHasher, HashingLoad};
-pub use jwt::{TokenError, Tokens};
+pub use jwt::{TokenError, TokenSubject, Tokens};

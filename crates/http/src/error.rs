@@ -192,6 +192,20 @@ impl ApiError {
         self.kind
     }
 
+    /// A refusal of the request as sent (`4xx`), rather than a failure to serve it.
+    pub fn is_refusal(&self) -> bool {
+        self.kind.status().is_client_error()
+    }
+
+    /// The adapter could not confirm the caller the request assumed (answered `401`
+    /// unless `ClaimedCaller::run` decides the request again).
+    pub fn caller_changed(&self) -> bool {
+        self.source
+            .as_deref()
+            .and_then(|source| source.downcast_ref::<RepositoryError>())
+            .is_some_and(|e| e.kind() == RepositoryErrorKind::CallerChanged)
+    }
+
     pub fn unauthenticated() -> Self {
         Self::new(
             ErrorKind::Unauthenticated,
@@ -285,12 +299,20 @@ impl From<ValidationError> for ApiError {
     }
 }
 
-/// An outage is a `503` to retry; anything else is a bug, a `500` to fix.
+/// An outage is a `503` to retry; a caller the adapter could not confirm is a `401`;
+/// anything else is a bug, a `500` to fix.
 impl From<RepositoryError> for ApiError {
     fn from(e: RepositoryError) -> Self {
         match e.kind() {
             RepositoryErrorKind::Unavailable => ApiError::unavailable(e),
             RepositoryErrorKind::Unexpected => ApiError::internal(e),
+            // Outside `ClaimedCaller::run`: the user was deactivated (or their role
+            // changed) while the request ran.
+            RepositoryErrorKind::CallerChanged => {
+                let mut error = ApiError::invalid_token();
+                error.source = Some(e.into());
+                error
+            }
         }
     }
 }

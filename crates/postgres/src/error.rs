@@ -3,14 +3,18 @@
 //! statement cancelled by its timeout, a lost serialization race), answered with 503;
 //! [`RepositoryError::unexpected`] for everything else (a refused statement, a row
 //! that does not decode), a bug answered with 500, so that bugs are not disguised as
-//! outages.
+//! outages; and [`RepositoryError::caller_changed`] for a caller that
+//! `confirm_caller` did not confirm (see `confirm`).
 
 use deadpool_postgres::PoolError;
 use domain::RepositoryError;
+use tokio_postgres::error::SqlState;
 
 /// Classifies a driver error.
 pub(crate) fn db(error: tokio_postgres::Error) -> RepositoryError {
-    if is_transient(&error) {
+    if error.code().map(SqlState::code) == Some(crate::confirm::SQLSTATE) {
+        RepositoryError::caller_changed(error)
+    } else if is_transient(&error) {
         RepositoryError::unavailable(error)
     } else {
         RepositoryError::unexpected(error)

@@ -8,6 +8,7 @@
 //! [`domain::RepositoryError`]s, unavailable (503) or unexpected (500) as
 //! [`error`] classifies them, and are never shown.
 
+mod confirm;
 mod enums;
 mod error;
 mod events;

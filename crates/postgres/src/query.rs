@@ -4,12 +4,16 @@
 //! Each runs in a `db.query` span (at `debug`) naming its statement, so that the logs
 //! show the time each statement of a request took (`docs/operations.md`).
 
+use std::future::Future;
+
 use deadpool_postgres::ClientWrapper;
 use domain::RepositoryError;
+use futures_util::future::join;
 use time::OffsetDateTime;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
+use crate::confirm::{CallerClaim, CONFIRM_CALLER};
 use crate::error;
 
 pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
@@ -23,6 +27,29 @@ pub(crate) async fn rows(
 ) -> Result<Vec<Row>, RepositoryError> {
     let statement = client.prepare_cached(sql).await.map_err(error::db)?;
     client.query(&statement, params).await.map_err(error::db)
+}
+
+/// `work`'s result once `caller`, if any, is confirmed (see `confirm`): the
+/// confirmation is sent first and `work`'s statement right behind it, so both travel
+/// in one round trip (tokio-postgres sends a request when its future is first polled,
+/// and `join` polls in order). `work` must be the only statement on `client` meanwhile.
+#[tracing::instrument(level = "debug", name = "db.confirm_caller", skip_all, fields(confirming = caller.is_some()))]
+pub(crate) async fn confirmed<T>(
+    client: &ClientWrapper,
+    caller: Option<CallerClaim>,
+    work: impl Future<Output = Result<T, RepositoryError>>,
+) -> Result<T, RepositoryError> {
+    let Some(caller) = caller else {
+        return work.await;
+    };
+    let confirm = client
+        .prepare_cached(CONFIRM_CALLER)
+        .await
+        .map_err(error::db)?;
+    let params = caller.params();
+    let (confirmed, result) = join(client.query(&confirm, &params), work).await;
+    confirmed.map_err(error::db)?;
+    result
 }
 
 /// All rows of `sql`, planned for these parameters: an unnamed statement, parsed and

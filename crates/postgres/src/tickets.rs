@@ -29,6 +29,7 @@ use time::OffsetDateTime;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
+use crate::confirm::CallerClaim;
 use crate::enums::{self, DbMessageType, DbPriority, DbStatus};
 use crate::events::{self, Appended};
 use crate::idempotency::{self, Claim, ClaimError, Stored};
@@ -404,7 +405,7 @@ impl TicketRepository for PgTicketRepository {
         text: MessageText,
         key: Option<Idempotency<Ticket>>,
     ) -> Result<Written<Ticket>, OpenTicketError> {
-        let mut tx = Tx::new(connection(&self.pool).await?);
+        let mut tx = Tx::confirming(connection(&self.pool).await?, CallerClaim::of(actor));
         if let Some(answer) = claim_key(&mut tx, actor, key.as_ref()).await? {
             tx.rollback().await?;
             return answer;
@@ -447,10 +448,14 @@ impl TicketRepository for PgTicketRepository {
         id: TicketId,
     ) -> Result<Option<Ticket>, RepositoryError> {
         let client = connection(&self.pool).await?;
-        let row = query::optional_row(
+        let row = query::confirmed(
             &client,
-            FIND_VISIBLE,
-            &[&id.get(), &viewer.user_id.get(), &viewer.sees_all],
+            CallerClaim::of_viewer(&viewer),
+            query::optional_row(
+                &client,
+                FIND_VISIBLE,
+                &[&id.get(), &viewer.user_id.get(), &viewer.sees_all],
+            ),
         )
         .await?;
         row.as_ref().map(rows::ticket).transpose()
@@ -462,10 +467,14 @@ impl TicketRepository for PgTicketRepository {
         id: TicketId,
     ) -> Result<Option<TicketSnapshot>, RepositoryError> {
         let client = connection(&self.pool).await?;
-        let row = query::optional_row(
+        let row = query::confirmed(
             &client,
-            &TICKET_SNAPSHOT,
-            &[&id.get(), &viewer.user_id.get(), &viewer.sees_all],
+            CallerClaim::of_viewer(&viewer),
+            query::optional_row(
+                &client,
+                &TICKET_SNAPSHOT,
+                &[&id.get(), &viewer.user_id.get(), &viewer.sees_all],
+            ),
         )
         .await?;
         row.map(|row| {
@@ -489,7 +498,7 @@ impl TicketRepository for PgTicketRepository {
         let status = changes.status.map(|change| DbStatus(change.to));
         let priority = changes.priority.map(|change| DbPriority(change.to));
         let assignee = changes.assignee.map(|change| change.to.map(UserId::get));
-        let mut tx = Tx::new(connection(&self.pool).await?);
+        let mut tx = Tx::confirming(connection(&self.pool).await?, CallerClaim::of(actor));
         let updated = tx
             .query(
                 UPDATE_IF_UNCHANGED,
@@ -606,10 +615,13 @@ impl TicketRepository for PgTicketRepository {
         let query = query.finish(direction, &limit);
 
         let client = connection(&self.pool).await?;
+        let caller = CallerClaim::of_viewer(&viewer);
         let fetched = if query.search.is_some() {
-            query::rows_planned_each_time(&client, &query.sql, &query.params).await?
+            let fetched = query::rows_planned_each_time(&client, &query.sql, &query.params);
+            query::confirmed(&client, caller, fetched).await?
         } else {
-            query::rows(&client, &query.sql, &query.params).await?
+            let fetched = query::rows(&client, &query.sql, &query.params);
+            query::confirmed(&client, caller, fetched).await?
         };
         tickets_page(&fetched, page.limit.get())
     }
@@ -624,6 +636,7 @@ impl TicketRepository for PgTicketRepository {
             user_id: author,
             sees_all: false,
             sees_internal: false,
+            caller_role: None,
         };
         self.list_visible(own, TicketFilter::default(), page).await
     }
@@ -646,7 +659,7 @@ impl TicketRepository for PgTicketRepository {
         let versions: Option<Vec<i64>> = precondition
             .as_ref()
             .map(|p| p.versions.iter().map(|v| v.get()).collect());
-        let mut tx = Tx::new(connection(&self.pool).await?);
+        let mut tx = Tx::confirming(connection(&self.pool).await?, CallerClaim::of(actor));
         if let Some(answer) = claim_key(&mut tx, actor, key.as_ref()).await? {
             tx.rollback().await?;
             return answer;
@@ -706,40 +719,43 @@ impl TicketRepository for PgTicketRepository {
         let (id, viewer_id) = (id.get(), viewer.user_id.get());
         let internal = visibility::internal_message_types();
         let limit = rows::fetch_count(page.limit.get());
-        let fetched = match page.after {
-            None => {
-                query::rows(
-                    &client,
-                    LIST_MESSAGES_FIRST,
-                    &[
-                        &id,
-                        &viewer_id,
-                        &viewer.sees_all,
-                        &internal,
-                        &viewer.sees_internal,
-                        &limit,
-                    ],
-                )
-                .await?
+        let fetched = query::confirmed(&client, CallerClaim::of_viewer(&viewer), async {
+            match page.after {
+                None => {
+                    query::rows(
+                        &client,
+                        LIST_MESSAGES_FIRST,
+                        &[
+                            &id,
+                            &viewer_id,
+                            &viewer.sees_all,
+                            &internal,
+                            &viewer.sees_internal,
+                            &limit,
+                        ],
+                    )
+                    .await
+                }
+                Some(key) => {
+                    query::rows(
+                        &client,
+                        LIST_MESSAGES_AFTER,
+                        &[
+                            &id,
+                            &viewer_id,
+                            &viewer.sees_all,
+                            &internal,
+                            &viewer.sees_internal,
+                            &key.created_at,
+                            &key.id,
+                            &limit,
+                        ],
+                    )
+                    .await
+                }
             }
-            Some(key) => {
-                query::rows(
-                    &client,
-                    LIST_MESSAGES_AFTER,
-                    &[
-                        &id,
-                        &viewer_id,
-                        &viewer.sees_all,
-                        &internal,
-                        &viewer.sees_internal,
-                        &key.created_at,
-                        &key.id,
-                        &limit,
-                    ],
-                )
-                .await?
-            }
-        };
+        })
+        .await?;
         if fetched.is_empty() {
             return Ok(None);
         }
@@ -765,37 +781,40 @@ impl TicketRepository for PgTicketRepository {
         let client = connection(&self.pool).await?;
         let (id, viewer_id) = (id.get(), viewer.user_id.get());
         let limit = rows::fetch_count(page.limit.get());
-        let fetched = match page.after {
-            None => {
-                query::rows(
-                    &client,
-                    events::LIST_FIRST,
-                    &[
-                        &id,
-                        &viewer_id,
-                        &viewer.sees_all,
-                        &viewer.sees_internal,
-                        &limit,
-                    ],
-                )
-                .await?
+        let fetched = query::confirmed(&client, CallerClaim::of_viewer(&viewer), async {
+            match page.after {
+                None => {
+                    query::rows(
+                        &client,
+                        events::LIST_FIRST,
+                        &[
+                            &id,
+                            &viewer_id,
+                            &viewer.sees_all,
+                            &viewer.sees_internal,
+                            &limit,
+                        ],
+                    )
+                    .await
+                }
+                Some(after) => {
+                    query::rows(
+                        &client,
+                        events::LIST_AFTER,
+                        &[
+                            &id,
+                            &viewer_id,
+                            &viewer.sees_all,
+                            &viewer.sees_internal,
+                            &after.get(),
+                            &limit,
+                        ],
+                    )
+                    .await
+                }
             }
-            Some(after) => {
-                query::rows(
-                    &client,
-                    events::LIST_AFTER,
-                    &[
-                        &id,
-                        &viewer_id,
-                        &viewer.sees_all,
-                        &viewer.sees_internal,
-                        &after.get(),
-                        &limit,
-                    ],
-                )
-                .await?
-            }
-        };
+        })
+        .await?;
         if fetched.is_empty() {
             return Ok(None);
         }
@@ -820,39 +839,42 @@ impl TicketRepository for PgTicketRepository {
         let after = after.map_or(0, EventId::get);
         let (up_to, viewer_id) = (up_to.get(), viewer.user_id.get());
         let limit = i64::from(limit);
-        let fetched = match filter.ticket {
-            None => {
-                query::rows(
-                    &client,
-                    events::BETWEEN,
-                    &[
-                        &after,
-                        &up_to,
-                        &viewer_id,
-                        &viewer.sees_all,
-                        &viewer.sees_internal,
-                        &limit,
-                    ],
-                )
-                .await?
+        let fetched = query::confirmed(&client, CallerClaim::of_viewer(&viewer), async {
+            match filter.ticket {
+                None => {
+                    query::rows(
+                        &client,
+                        events::BETWEEN,
+                        &[
+                            &after,
+                            &up_to,
+                            &viewer_id,
+                            &viewer.sees_all,
+                            &viewer.sees_internal,
+                            &limit,
+                        ],
+                    )
+                    .await
+                }
+                Some(ticket) => {
+                    query::rows(
+                        &client,
+                        events::BETWEEN_OF_TICKET,
+                        &[
+                            &after,
+                            &up_to,
+                            &viewer_id,
+                            &viewer.sees_all,
+                            &viewer.sees_internal,
+                            &ticket.get(),
+                            &limit,
+                        ],
+                    )
+                    .await
+                }
             }
-            Some(ticket) => {
-                query::rows(
-                    &client,
-                    events::BETWEEN_OF_TICKET,
-                    &[
-                        &after,
-                        &up_to,
-                        &viewer_id,
-                        &viewer.sees_all,
-                        &viewer.sees_internal,
-                        &ticket.get(),
-                        &limit,
-                    ],
-                )
-                .await?
-            }
-        };
+        })
+        .await?;
         let mut found = Vec::with_capacity(fetched.len());
         for row in &fetched {
             if let Some(event) = events::feed_event(row)? {

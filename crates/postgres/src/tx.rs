@@ -12,8 +12,10 @@
 use deadpool_postgres::Object;
 use domain::RepositoryError;
 use futures_util::future::{join, join_all};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
+use crate::confirm::{CallerClaim, CONFIRM_CALLER};
 use crate::error;
 use crate::query::Params;
 
@@ -22,6 +24,8 @@ pub(crate) struct Tx {
     begun: bool,
     /// `BEGIN` was sent and no `COMMIT` or `ROLLBACK` has answered since.
     open: bool,
+    /// The caller to confirm first thing in the transaction, in its first round trip.
+    confirm: Option<CallerClaim>,
 }
 
 impl Tx {
@@ -31,7 +35,17 @@ impl Tx {
             client: Some(client),
             begun: false,
             open: false,
+            confirm: None,
         }
+    }
+
+    /// A transaction that confirms `caller` before its first statement, in the same
+    /// round trip (see `confirm`): when the caller is not as claimed, that round trip
+    /// fails with `CallerChanged` and nothing after the confirmation runs.
+    pub(crate) fn confirming(client: Object, caller: CallerClaim) -> Self {
+        let mut tx = Self::new(client);
+        tx.confirm = Some(caller);
+        tx
     }
 
     fn client(&self) -> Result<&Object, RepositoryError> {
@@ -52,9 +66,12 @@ impl Tx {
         if begin {
             self.open = true;
         }
+        let confirm = self.confirm.take().filter(|_| begin);
+        let confirm_params = confirm.as_ref().map(CallerClaim::params);
+        let statements = with_confirmation(confirm_params.as_ref(), statements);
         let client = self.client()?;
-        let prepared = prepare(client, statements).await?;
-        let queries = pipeline(client, &prepared, statements);
+        let prepared = prepare(client, &statements).await?;
+        let queries = pipeline(client, &prepared, &statements);
         let results = if begin {
             let (begun, results) = join(client.batch_execute("BEGIN"), queries).await;
             begun.map_err(error::db)?;
@@ -63,10 +80,15 @@ impl Tx {
             queries.await
         };
         self.begun = true;
-        results
+        // The confirmation's failure comes first: it is why the rest failed too.
+        let mut results = results
             .into_iter()
             .map(|rows| rows.map_err(error::db))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        if confirm_params.is_some() {
+            results.remove(0);
+        }
+        Ok(results)
     }
 
     /// Runs one statement and returns its rows.
@@ -98,6 +120,10 @@ impl Tx {
     ) -> Result<(), RepositoryError> {
         let begin = !self.begun;
         self.open = true;
+        let confirm = self.confirm.take().filter(|_| begin);
+        let confirm_params = confirm.as_ref().map(CallerClaim::params);
+        let statements = with_confirmation(confirm_params.as_ref(), statements);
+        let statements = statements.as_slice();
         let client = self.client()?;
         let prepared = prepare(client, statements).await?;
         // Each request is sent when its future is first polled, and `join` polls in
@@ -158,6 +184,19 @@ impl Drop for Tx {
             }
         }
     }
+}
+
+/// `statements`, after the confirmation of a caller when there is one (its parameters).
+fn with_confirmation<'a>(
+    confirm: Option<&'a [&'a (dyn ToSql + Sync); 3]>,
+    statements: &[(&'a str, Params<'a>)],
+) -> Vec<(&'a str, Params<'a>)> {
+    let mut all = Vec::with_capacity(statements.len() + 1);
+    if let Some(params) = confirm {
+        all.push((CONFIRM_CALLER, &params[..]));
+    }
+    all.extend_from_slice(statements);
+    all
 }
 
 /// The statements' queries, joined: polling sends each one's request in order before

@@ -39,8 +39,8 @@ const UPSERT_SUPERUSER: &str = concat!(
     user_columns!()
 );
 
-const FIND_CREDENTIALS: &str =
-    "SELECT id, password_hash, is_active FROM users WHERE lower(email) = lower($1)";
+const FIND_CREDENTIALS: &str = "SELECT id, password_hash, is_active, is_staff, is_superuser \
+     FROM users WHERE lower(email) = lower($1)";
 
 const FIND_ACTIVE_CALLER: &str =
     "SELECT id, is_staff, is_superuser FROM users WHERE id = $1 AND is_active";
@@ -167,6 +167,10 @@ impl UserRepository for PgUserRepository {
                 user_id: rows::user_id(&row, "id")?,
                 password_hash: rows::column(&row, "password_hash")?,
                 is_active: rows::column(&row, "is_active")?,
+                role: Role::from_flags(
+                    rows::column(&row, "is_staff")?,
+                    rows::column(&row, "is_superuser")?,
+                ),
             })
         })
         .transpose()

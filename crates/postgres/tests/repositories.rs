@@ -6,6 +6,7 @@
 #![allow(clippy::expect_used)]
 
 mod repositories {
+    pub mod confirm;
     pub mod errors;
     pub mod events;
     pub mod feed;

@@ -9,6 +9,7 @@ use time::macros::datetime;
 
 use super::*;
 use crate::ports::{Credentials, MockPasswordHasher, MockTicketRepository, MockUserRepository};
+use crate::UserId;
 
 const NOW: OffsetDateTime = datetime!(2024-05-03 12:00:00 UTC);
 const WINDOW_SECS: u64 = 60;
@@ -168,6 +169,7 @@ fn users_finding(verdict: Verdict) -> UserService {
                 user_id: user_id(),
                 password_hash: "$2b$04$stored".to_owned(),
                 is_active: true,
+                role: crate::Role::Staff,
             }))
         });
     let mut hasher = MockPasswordHasher::new();
@@ -202,15 +204,15 @@ async fn log_in(
     counts: MockLoginFailureRepository,
     users: &UserService,
     address: Option<IpAddr>,
-) -> Result<UserId, LoginError> {
+) -> Result<Caller, LoginError> {
     LoginThrottle::new(Arc::new(counts), policy(3, 5))
         .login(users, EMAIL, "a password".to_owned(), address, NOW)
         .await
 }
 
-fn outcome(result: Result<UserId, LoginError>) -> String {
+fn outcome(result: Result<Caller, LoginError>) -> String {
     match result {
-        Ok(id) => format!("user {id}"),
+        Ok(caller) => format!("user {}", caller.id),
         Err(LoginError::InvalidCredentials) => "invalid credentials".to_owned(),
         Err(LoginError::TooManyFailures(t)) => format!("retry after {}", t.retry_after_secs),
         Err(LoginError::Unexpected(e)) => format!("unexpected: {:?}", e.kind()),

@@ -48,6 +48,7 @@ fn viewer_of(caller: Caller) -> Viewer {
         user_id: caller.id,
         sees_all: staff,
         sees_internal: staff,
+        caller_role: Some(caller.role),
     }
 }
 

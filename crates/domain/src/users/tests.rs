@@ -258,6 +258,7 @@ fn credentials(is_active: bool) -> Credentials {
         user_id: id(CUSTOMER),
         password_hash: STORED_HASH.to_owned(),
         is_active,
+        role: Role::Customer,
     }
 }
 
@@ -266,7 +267,7 @@ async fn log_in(ports: Ports) -> Result<UserId, &'static str> {
         .service()
         .login(" user1@post.io ", "correct horse".to_owned())
         .await;
-    outcome.map_err(|e| match e {
+    outcome.map(|caller| caller.id).map_err(|e| match e {
         LoginError::InvalidCredentials => "invalid credentials",
         LoginError::TooManyFailures(_) => "throttled",
         LoginError::Unexpected(_) => "unexpected",

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use domain::UserId;
+use domain::{Caller, Role, UserId};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -18,6 +18,32 @@ struct Claims {
     iat: i64,
     iss: String,
     aud: String,
+    /// The user's role when the token was issued (`customer`, `staff`, `superuser`):
+    /// what a request assumes until the database confirms it (see `auth::claimed`).
+    /// Tokens issued before it existed have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    role: Option<String>,
+}
+
+/// A verified token's subject, and the role it was issued for when it names one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenSubject {
+    pub user: UserId,
+    pub role: Option<Role>,
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Customer => "customer",
+        Role::Staff => "staff",
+        Role::Superuser => "superuser",
+    }
+}
+
+fn role_named(name: &str) -> Option<Role> {
+    [Role::Customer, Role::Staff, Role::Superuser]
+        .into_iter()
+        .find(|role| role_name(*role) == name)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,24 +88,29 @@ impl Tokens {
         self.ttl
     }
 
-    pub fn issue(&self, user: UserId) -> Result<String, TokenError> {
+    /// A token for `caller`, naming their role as it is now.
+    pub fn issue(&self, caller: Caller) -> Result<String, TokenError> {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
         let claims = Claims {
-            sub: user.to_string(),
+            sub: caller.id.to_string(),
             iat: now,
             exp: now.saturating_add(ttl),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
+            role: Some(role_name(caller.role).to_owned()),
         };
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(TokenError::Signing)
     }
 
-    /// The user a valid token was issued for.
-    pub fn verify(&self, token: &str) -> Result<UserId, TokenError> {
+    /// The user a valid token was issued for, and their role then. An unknown role
+    /// name counts as none: the database decides.
+    pub fn verify(&self, token: &str) -> Result<TokenSubject, TokenError> {
         let data = decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| TokenError::Invalid)?;
-        UserId::parse(&data.claims.sub).ok_or(TokenError::Invalid)
+        let user = UserId::parse(&data.claims.sub).ok_or(TokenError::Invalid)?;
+        let role = data.claims.role.as_deref().and_then(role_named);
+        Ok(TokenSubject { user, role })
     }
 }
 
@@ -96,8 +127,20 @@ mod tests {
         let secret = [7u8; 32];
         let t = tokens(&secret);
         let user = UserId::new(42).expect("positive");
-        let token = t.issue(user).expect("signs");
-        assert_eq!(t.verify(&token).ok(), Some(user));
+        for role in [Role::Customer, Role::Staff, Role::Superuser] {
+            let token = t.issue(Caller { id: user, role }).expect("signs");
+            let subject = TokenSubject {
+                user,
+                role: Some(role),
+            };
+            assert_eq!(t.verify(&token).ok(), Some(subject));
+        }
+        let token = t
+            .issue(Caller {
+                id: user,
+                role: Role::Staff,
+            })
+            .expect("signs");
         assert!(tokens(&[8u8; 32]).verify(&token).is_err(), "other key");
         assert!(t.verify("not.a.token").is_err());
         let other_audience = Tokens::new(&secret, "tickets", "elsewhere", Duration::from_secs(60));
@@ -113,6 +156,7 @@ mod tests {
                 iat: 0,
                 iss: "tickets".into(),
                 aud: "tickets-api".into(),
+                role: None,
             },
             &EncodingKey::from_secret(&secret),
         )
@@ -126,10 +170,35 @@ mod tests {
                 iat: 0,
                 iss: "tickets".into(),
                 aud: "tickets-api".into(),
+                role: None,
             },
             &EncodingKey::from_secret(&secret),
         )
         .expect("signs");
         assert!(t.verify(&expired).is_err(), "expired beyond the leeway");
+    }
+
+    #[test]
+    fn a_token_without_a_known_role_names_none() {
+        let secret = [7u8; 32];
+        let t = tokens(&secret);
+        for role in [None, Some("admin".to_owned())] {
+            let token = encode(
+                &Header::new(Algorithm::HS256),
+                &Claims {
+                    sub: "42".into(),
+                    exp: OffsetDateTime::now_utc().unix_timestamp() + 60,
+                    iat: 0,
+                    iss: "tickets".into(),
+                    aud: "tickets-api".into(),
+                    role: role.clone(),
+                },
+                &EncodingKey::from_secret(&secret),
+            )
+            .expect("signs");
+            let subject = t.verify(&token).expect("valid");
+            assert_eq!(subject.role, None, "{role:?}");
+            assert_eq!(subject.user.get(), 42);
+        }
     }
 }

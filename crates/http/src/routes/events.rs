@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use domain::{EventId, TicketId};
 
 use super::{path_id, ListQuery};
-use crate::auth::Authenticated;
+use crate::auth::ClaimedCaller;
 use crate::dto::EventResponse;
 use crate::error::ApiError;
 use crate::openapi::params::{PageParams, TicketPath};
@@ -41,20 +41,25 @@ use crate::state::AppState;
 pub async fn history(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Authenticated(caller): Authenticated,
+    claimed: ClaimedCaller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&path, TicketId::parse)?;
-    let query = ListQuery::parse(&req)?;
-    let scope = CursorScope::Events(id.get());
-    let page = page_request(query.limit.as_deref(), query.cursor.as_deref(), |raw| {
-        let id = state.cursors.decode_id(&scope, raw)?;
-        EventId::new(id).ok_or_else(|| state.cursors.invalid())
-    })?;
-    let page = state.tickets.history(caller, id, page).await?;
-    let next = page
-        .next
-        .map(|key| state.cursors.encode_id(&scope, key.get()));
-    let events: Vec<EventResponse> = page.items.into_iter().map(EventResponse::from).collect();
-    Ok(page_response(&req, &events, next))
+    claimed
+        .run(&state, async |caller| {
+            let id = path_id(&path, TicketId::parse)?;
+            let query = ListQuery::parse(&req)?;
+            let scope = CursorScope::Events(id.get());
+            let page = page_request(query.limit.as_deref(), query.cursor.as_deref(), |raw| {
+                let id = state.cursors.decode_id(&scope, raw)?;
+                EventId::new(id).ok_or_else(|| state.cursors.invalid())
+            })?;
+            let page = state.tickets.history(caller, id, page).await?;
+            let next = page
+                .next
+                .map(|key| state.cursors.encode_id(&scope, key.get()));
+            let events: Vec<EventResponse> =
+                page.items.into_iter().map(EventResponse::from).collect();
+            Ok(page_response(&req, &events, next))
+        })
+        .await
 }

@@ -7,7 +7,7 @@ use domain::values::MessageText;
 use domain::{Message, TicketId};
 
 use super::{path_id, ListQuery};
-use crate::auth::Authenticated;
+use crate::auth::ClaimedCaller;
 use crate::body::CanonicalJson;
 use crate::conditional;
 use crate::dto::{MessageRequest, MessageResponse};
@@ -45,25 +45,29 @@ use crate::state::AppState;
 pub async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Authenticated(caller): Authenticated,
+    claimed: ClaimedCaller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&path, TicketId::parse)?;
-    let query = ListQuery::parse(&req)?;
-    let scope = CursorScope::Messages(id.get());
-    let page = page_request(query.limit.as_deref(), query.cursor.as_deref(), |raw| {
-        state.cursors.decode_created(&scope, raw)
-    })?;
-    let page = state.tickets.list_messages(caller, id, page).await?;
-    let next = page
-        .next
-        .map(|key| state.cursors.encode_created(&scope, key));
-    let messages: Vec<MessageResponse> = page
-        .items
-        .into_iter()
-        .map(|m| MessageResponse::new(m, caller.is_staff()))
-        .collect();
-    Ok(page_response(&req, &messages, next))
+    claimed
+        .run(&state, async |caller| {
+            let id = path_id(&path, TicketId::parse)?;
+            let query = ListQuery::parse(&req)?;
+            let scope = CursorScope::Messages(id.get());
+            let page = page_request(query.limit.as_deref(), query.cursor.as_deref(), |raw| {
+                state.cursors.decode_created(&scope, raw)
+            })?;
+            let page = state.tickets.list_messages(caller, id, page).await?;
+            let next = page
+                .next
+                .map(|key| state.cursors.encode_created(&scope, key));
+            let messages: Vec<MessageResponse> = page
+                .items
+                .into_iter()
+                .map(|m| MessageResponse::new(m, caller.is_staff()))
+                .collect();
+            Ok(page_response(&req, &messages, next))
+        })
+        .await
 }
 
 /// The response to a new message: `201` and the message as the caller sees it. Also
@@ -113,23 +117,27 @@ fn created(message: &Message, caller_is_staff: bool) -> StoredResponse {
 pub async fn post(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Authenticated(caller): Authenticated,
+    claimed: ClaimedCaller,
     path: web::Path<String>,
     body: CanonicalJson<MessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&path, TicketId::parse)?;
-    let text = MessageText::parse(&body.body.text)?;
-    let internal = body.body.internal.unwrap_or(false);
-    let staff = caller.is_staff();
-    let key = idempotency::guard(&req, &body.canonical, move |message: &Message| {
-        created(message, staff)
-    })?;
-    let written = state
-        .tickets
-        .post_message(caller, id, text, internal, conditional::if_match(&req), key)
-        .await?;
-    Ok(match written {
-        Written::Fresh(message) => idempotency::respond(created(&message, staff), false),
-        Written::Replayed(first) => idempotency::respond(first, true),
-    })
+    claimed
+        .run(&state, async |caller| {
+            let id = path_id(&path, TicketId::parse)?;
+            let text = MessageText::parse(&body.body.text)?;
+            let internal = body.body.internal.unwrap_or(false);
+            let staff = caller.is_staff();
+            let key = idempotency::guard(&req, &body.canonical, move |message: &Message| {
+                created(message, staff)
+            })?;
+            let written = state
+                .tickets
+                .post_message(caller, id, text, internal, conditional::if_match(&req), key)
+                .await?;
+            Ok(match written {
+                Written::Fresh(message) => idempotency::respond(created(&message, staff), false),
+                Written::Replayed(first) => idempotency::respond(first, true),
+            })
+        })
+        .await
 }

@@ -58,7 +58,7 @@ pub async fn login(
     reject_nul("password", &body.password)?;
     // The TCP peer: behind a proxy, the proxy's address (see the README).
     let address = req.peer_addr().map(|a| a.ip());
-    let user_id = state
+    let caller = state
         .throttle
         .login(
             &state.users,
@@ -68,7 +68,7 @@ pub async fn login(
             OffsetDateTime::now_utc(),
         )
         .await?;
-    let token = state.tokens.issue(user_id).map_err(ApiError::internal)?;
+    let token = state.tokens.issue(caller).map_err(ApiError::internal)?;
     let ttl = state.tokens.ttl().as_secs();
     let cookie = session_cookie(
         token.clone(),

@@ -18,7 +18,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse, Responder};
 use actix_web_lab::sse;
 use domain::feed::{FeedEvent, FeedFilter, FeedStart};
-use domain::{Caller, EventId, TicketId};
+use domain::{Caller, EventId, RepositoryErrorKind, TicketId};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::auth::Authenticated;
@@ -256,7 +256,13 @@ impl Stream {
                 .tickets
                 .missed_events(self.filter, from, up_to, CATCH_UP_PAGE)
                 .await
-                .map_err(|e| End::Failed(crate::startup::error_chain(&e)))?;
+                .map_err(|e| match e.kind() {
+                    // The adapter confirms the stream's caller with every read.
+                    RepositoryErrorKind::CallerChanged => End::CallerChanged,
+                    RepositoryErrorKind::Unavailable | RepositoryErrorKind::Unexpected => {
+                        End::Failed(crate::startup::error_chain(&e))
+                    }
+                })?;
             let Some(last) = page.last() else {
                 return Ok(());
             };

@@ -11,7 +11,7 @@ use domain::workflow::{self, StaffOnly, TicketUpdate};
 use domain::{Priority, Ticket, TicketId, TicketStatus, UserId};
 
 use super::{path_id, ListQuery};
-use crate::auth::Authenticated;
+use crate::auth::ClaimedCaller;
 use crate::body::{CanonicalJson, JsonBody};
 use crate::conditional::{self, etag};
 use crate::dto::{OpenTicketRequest, PatchTicketRequest, StatusRequest, TicketResponse};
@@ -88,19 +88,23 @@ fn one_ticket(ticket: Ticket, caller_is_staff: bool) -> HttpResponse {
 pub async fn open(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Authenticated(caller): Authenticated,
+    claimed: ClaimedCaller,
     body: CanonicalJson<OpenTicketRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let topic = Topic::parse(&body.body.topic)?;
-    let text = MessageText::parse(&body.body.text)?;
-    let staff = caller.is_staff();
-    let key = idempotency::guard(&req, &body.canonical, move |ticket: &Ticket| {
-        created(ticket, staff)
-    })?;
-    Ok(match state.tickets.open(caller, topic, text, key).await? {
-        Written::Fresh(ticket) => idempotency::respond(created(&ticket, staff), false),
-        Written::Replayed(first) => idempotency::respond(first, true),
-    })
+    claimed
+        .run(&state, async |caller| {
+            let topic = Topic::parse(&body.body.topic)?;
+            let text = MessageText::parse(&body.body.text)?;
+            let staff = caller.is_staff();
+            let key = idempotency::guard(&req, &body.canonical, move |ticket: &Ticket| {
+                created(ticket, staff)
+            })?;
+            Ok(match state.tickets.open(caller, topic, text, key).await? {
+                Written::Fresh(ticket) => idempotency::respond(created(&ticket, staff), false),
+                Written::Replayed(first) => idempotency::respond(first, true),
+            })
+        })
+        .await
 }
 
 fn parse_status(raw: &str) -> Result<TicketStatus, ApiError> {
@@ -212,23 +216,27 @@ fn parse_filter(query: &ListQuery, caller: UserId) -> Result<TicketFilter, ApiEr
 pub async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Authenticated(caller): Authenticated,
+    claimed: ClaimedCaller,
 ) -> Result<HttpResponse, ApiError> {
-    let query = ListQuery::parse(&req)?;
-    let filter = parse_filter(&query, caller.id)?;
-    let scope = match filter.order {
-        SortOrder::Ascending => CursorScope::TicketsAscending,
-        SortOrder::Descending => CursorScope::TicketsDescending,
-    };
-    let page = page_request(query.limit.as_deref(), query.cursor.as_deref(), |raw| {
-        state.cursors.decode_created(&scope, raw)
-    })?;
-    let page = state.tickets.list(caller, filter, page).await?;
-    let next = page
-        .next
-        .map(|key| state.cursors.encode_created(&scope, key));
-    let tickets = TicketResponse::list(page.items, caller.is_staff());
-    Ok(page_response(&req, &tickets, next))
+    claimed
+        .run(&state, async |caller| {
+            let query = ListQuery::parse(&req)?;
+            let filter = parse_filter(&query, caller.id)?;
+            let scope = match filter.order {
+                SortOrder::Ascending => CursorScope::TicketsAscending,
+                SortOrder::Descending => CursorScope::TicketsDescending,
+            };
+            let page = page_request(query.limit.as_deref(), query.cursor.as_deref(), |raw| {
+                state.cursors.decode_created(&scope, raw)
+            })?;
+            let page = state.tickets.list(caller, filter, page).await?;
+            let next = page
+                .next
+                .map(|key| state.cursors.encode_created(&scope, key));
+            let tickets = TicketResponse::list(page.items, caller.is_staff());
+            Ok(page_response(&req, &tickets, next))
+        })
+        .await
 }
 
 /// Read a ticket
@@ -254,17 +262,21 @@ pub async fn list(
 pub async fn get(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Authenticated(caller): Authenticated,
+    claimed: ClaimedCaller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&path, TicketId::parse)?;
-    let ticket = state.tickets.get(caller, id).await?;
-    if conditional::none_match(&req, ticket.version) {
-        return Ok(HttpResponse::NotModified()
-            .insert_header((header::ETAG, etag(ticket.version)))
-            .finish());
-    }
-    Ok(one_ticket(ticket, caller.is_staff()))
+    claimed
+        .run(&state, async |caller| {
+            let id = path_id(&path, TicketId::parse)?;
+            let ticket = state.tickets.get(caller, id).await?;
+            if conditional::none_match(&req, ticket.version) {
+                return Ok(HttpResponse::NotModified()
+                    .insert_header((header::ETAG, etag(ticket.version)))
+                    .finish());
+            }
+            Ok(one_ticket(ticket, caller.is_staff()))
+        })
+        .await
 }
 
 /// Set a ticket's status
@@ -300,20 +312,24 @@ pub async fn get(
 pub async fn set_status(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Authenticated(caller): Authenticated,
+    claimed: ClaimedCaller,
     path: web::Path<String>,
     JsonBody(body): JsonBody<StatusRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&path, TicketId::parse)?;
-    let update = TicketUpdate {
-        status: Some(parse_status(&body.status)?),
-        ..TicketUpdate::default()
-    };
-    let ticket = state
-        .tickets
-        .update(caller, id, update, conditional::if_match(&req))
-        .await?;
-    Ok(one_ticket(ticket, caller.is_staff()))
+    claimed
+        .run(&state, async |caller| {
+            let id = path_id(&path, TicketId::parse)?;
+            let update = TicketUpdate {
+                status: Some(parse_status(&body.status)?),
+                ..TicketUpdate::default()
+            };
+            let ticket = state
+                .tickets
+                .update(caller, id, update, conditional::if_match(&req))
+                .await?;
+            Ok(one_ticket(ticket, caller.is_staff()))
+        })
+        .await
 }
 
 /// Change a ticket
@@ -350,41 +366,45 @@ pub async fn set_status(
 pub async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
-    Authenticated(caller): Authenticated,
+    claimed: ClaimedCaller,
     path: web::Path<String>,
     JsonBody(body): JsonBody<PatchTicketRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&path, TicketId::parse)?;
-    // Who may send the staff fields comes before what they hold: a customer sending
-    // either gets 403, whatever its value.
-    let sends_staff_fields = body.priority.is_some() || body.assignee_id.is_some();
-    if sends_staff_fields && !workflow::may_triage(caller.role) {
-        return Err(StaffOnly.into());
-    }
-    let assignee = match body.assignee_id {
-        None => None,
-        Some(None) => Some(None),
-        // An id that no user can have is no active member of staff either.
-        Some(Some(raw)) => Some(Some(UserId::new(raw).ok_or_else(|| {
-            ApiError::from(domain::tickets::UpdateTicketError::AssigneeInvalid)
-        })?)),
-    };
-    let update = TicketUpdate {
-        status: body.status.as_deref().map(parse_status).transpose()?,
-        priority: body.priority.as_deref().map(parse_priority).transpose()?,
-        assignee,
-    };
-    if update == TicketUpdate::default() {
-        // As before `priority` and `assignee_id` existed, a body without a field to
-        // change is refused: it is most likely a misspelt field, which would be ignored.
-        return Err(ApiError::new(
-            ErrorKind::InvalidBody,
-            "The body must set at least one of `status`, `priority` and `assignee_id`.",
-        ));
-    }
-    let ticket = state
-        .tickets
-        .update(caller, id, update, conditional::if_match(&req))
-        .await?;
-    Ok(one_ticket(ticket, caller.is_staff()))
+    claimed
+        .run(&state, async |caller| {
+            let id = path_id(&path, TicketId::parse)?;
+            // Who may send the staff fields comes before what they hold: a customer sending
+            // either gets 403, whatever its value.
+            let sends_staff_fields = body.priority.is_some() || body.assignee_id.is_some();
+            if sends_staff_fields && !workflow::may_triage(caller.role) {
+                return Err(StaffOnly.into());
+            }
+            let assignee = match body.assignee_id {
+                None => None,
+                Some(None) => Some(None),
+                // An id that no user can have is no active member of staff either.
+                Some(Some(raw)) => Some(Some(UserId::new(raw).ok_or_else(|| {
+                    ApiError::from(domain::tickets::UpdateTicketError::AssigneeInvalid)
+                })?)),
+            };
+            let update = TicketUpdate {
+                status: body.status.as_deref().map(parse_status).transpose()?,
+                priority: body.priority.as_deref().map(parse_priority).transpose()?,
+                assignee,
+            };
+            if update == TicketUpdate::default() {
+                // As before `priority` and `assignee_id` existed, a body without a field to
+                // change is refused: it is most likely a misspelt field, which would be ignored.
+                return Err(ApiError::new(
+                    ErrorKind::InvalidBody,
+                    "The body must set at least one of `status`, `priority` and `assignee_id`.",
+                ));
+            }
+            let ticket = state
+                .tickets
+                .update(caller, id, update, conditional::if_match(&req))
+                .await?;
+            Ok(one_ticket(ticket, caller.is_staff()))
+        })
+        .await
 }

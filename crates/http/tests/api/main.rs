@@ -9,6 +9,7 @@
 
 mod auth;
 mod bad_input;
+mod claimed;
 mod compression;
 mod concurrency;
 mod conditional;

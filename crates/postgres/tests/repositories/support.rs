@@ -143,6 +143,7 @@ impl Fixture {
             user_id: actor.id,
             sees_all: true,
             sees_internal: true,
+            caller_role: None,
         };
         let now = self
             .tickets
