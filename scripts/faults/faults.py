@@ -26,6 +26,8 @@ import scenario_replicas
 import scenario_sigkill
 import scenario_sigterm
 import scenario_startup
+import scenario_stream_cross_replica
+import scenario_stream_pg_restart
 import scenario_webhook_replicas
 import scenario_webhook_sigkill
 from checks import Verdict
@@ -43,6 +45,8 @@ SCENARIOS = {
         scenario_startup,
         scenario_webhook_sigkill,
         scenario_webhook_replicas,
+        scenario_stream_pg_restart,
+        scenario_stream_cross_replica,
     )
 }
 
