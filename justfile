@@ -105,7 +105,7 @@ openapi:
     cargo run --quiet --bin tickets -- openapi > docs/openapi.json
 
 # Schema-based fuzzing: schemathesis (in .venv-fuzz) against a release server on a fresh
-# database, as an anonymous client, a customer and staff. See scripts/fuzz/run.sh.
+# database, as an anonymous client, a customer, staff and a superuser. See scripts/fuzz/run.sh.
 fuzz:
     scripts/fuzz/run.sh
 
