@@ -90,8 +90,11 @@ _clippy: _components
 
 # Each scenario talks to 127.0.0.1 only, stops by itself, and prints PASS or FAIL with its
 # figures; the exit status is non-zero when any fails. `just faults sigterm` runs one,
-# `python3 scripts/faults/faults.py --list` names them; logs go to target/faults/.
-# Fault injection: PostgreSQL restart, SIGTERM, SIGKILL, 4 replicas, PostgreSQL down at start.
+# `python3 scripts/faults/faults.py --list` names them; logs go to target/faults/. Besides
+# PostgreSQL restarted under load, SIGTERM, SIGKILL, 4 replicas migrating at once and a start
+# while PostgreSQL is down: webhooks (a replica SIGKILLed mid-delivery, two replicas on one
+# receiver) and event streams (PostgreSQL restarted under them, replica A's event on B's stream).
+# Fault injection: PostgreSQL restart, SIGTERM, SIGKILL, replicas, late start, webhooks, streams.
 faults *SCENARIOS: db
     cargo build --release -p http-adapter
     python3 -B scripts/faults/faults.py {{SCENARIOS}}
@@ -102,7 +105,7 @@ openapi:
     cargo run --quiet --bin tickets -- openapi > docs/openapi.json
 
 # Schema-based fuzzing: schemathesis (in .venv-fuzz) against a release server on a fresh
-# database, as an anonymous client, a customer and staff. See scripts/fuzz/run.sh.
+# database, as an anonymous client, a customer, staff and a superuser. See scripts/fuzz/run.sh.
 fuzz:
     scripts/fuzz/run.sh
 

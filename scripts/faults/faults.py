@@ -26,6 +26,10 @@ import scenario_replicas
 import scenario_sigkill
 import scenario_sigterm
 import scenario_startup
+import scenario_stream_cross_replica
+import scenario_stream_pg_restart
+import scenario_webhook_replicas
+import scenario_webhook_sigkill
 from checks import Verdict
 from cluster import SHARED, psql
 from context import Context
@@ -39,6 +43,10 @@ SCENARIOS = {
         scenario_sigkill,
         scenario_replicas,
         scenario_startup,
+        scenario_webhook_sigkill,
+        scenario_webhook_replicas,
+        scenario_stream_pg_restart,
+        scenario_stream_cross_replica,
     )
 }
 
@@ -61,7 +69,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.list:
         for name, module in SCENARIOS.items():
-            print(f"{name:12} {module.TITLE}")
+            print(f"{name:22} {module.TITLE}")
         return 0
     unknown = [s for s in args.scenarios if s not in SCENARIOS]
     if unknown:

@@ -15,6 +15,8 @@ from client import PASSWORD, Actor, Client, Reply
 # Request mixes, as weights of operations.
 MIXED = {"open": 3, "post": 3, "get": 2, "list": 2}
 STAFF_MIXED = {"reply": 3, "list": 2, "get": 1}
+# Staff writing on anyone's tickets: replies, and internal notes that customers never see.
+STAFF_WRITES = {"reply": 2, "note": 1}
 WRITES = {"open": 1, "post": 1}
 CREATE_ONLY = {"open": 1}
 LOGINS = {"login": 1}
@@ -114,9 +116,9 @@ class Load:
         label = f"{self.tag} w{w} n{seq}"
         if op in ("post", "get") and not own:
             op = "open"
-        # Staff reply on anyone's ticket, and list instead until there is one.
-        target = self._anyones_ticket(rng) if op == "reply" else None
-        if op == "reply" and target is None:
+        # Staff reply (or note) on anyone's ticket, and list instead until there is one.
+        target = self._anyones_ticket(rng) if op in ("reply", "note") else None
+        if op in ("reply", "note") and target is None:
             op = "list"
         if op == "open":
             topic, text = f"{self.tag}-{w}-{seq}"[:20], f"{label} opens a ticket"
@@ -127,10 +129,11 @@ class Load:
                 if write.id:
                     own.append(write.id)
             return Outcome(w, op, reply, write)
-        if op in ("post", "reply"):
+        if op in ("post", "reply", "note"):
             target = rng.choice(own) if op == "post" else target
             text = f"{label} writes on ticket {target}"
-            reply = client.call("POST", f"/tickets/{target}/messages", {"text": text})
+            body = {"text": text, "internal": True} if op == "note" else {"text": text}
+            reply = client.call("POST", f"/tickets/{target}/messages", body)
             return Outcome(w, op, reply, Write("message", created_id(reply), text) if reply.ok else None)
         if op == "get":
             return Outcome(w, op, client.call("GET", f"/tickets/{rng.choice(own)}"))

@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from client import STAFF_KEY, Client
+from client import PASSWORD, STAFF_KEY, Client, SetupError
 from cluster import HOST, free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -142,6 +142,24 @@ class Service:
 
     def __exit__(self, *_exc) -> None:
         self.stop()
+
+
+def create_superuser(run_dir: Path, database_url: str, email: str, username: str) -> None:
+    """`tickets create-superuser`, as an operator makes the first superuser: the password
+    (PASSWORD) on standard input. Applies pending migrations first, like `serve`."""
+    env = _base_environment()
+    env.update(DATABASE_URL=database_url, RUST_LOG="warn", TICKETS__AUTH__BCRYPT_COST="4")
+    done = subprocess.run(
+        [str(BINARY), "create-superuser", "--email", email, "--username", username],
+        input=PASSWORD + "\n",
+        cwd=run_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode != 0:
+        raise SetupError(f"tickets create-superuser failed ({done.returncode}): {done.stderr.strip()}")
 
 
 def stop_all() -> None:
