@@ -7,7 +7,10 @@
 //! workload going and watches the server's memory (`RESULTS-soak.md`); `bench compare`
 //! runs the mixed workload against a baseline build and this one, side by side
 //! (`RESULTS-compare.md`); `bench clean` drops the benchmark databases.
+//! `bench bare-server` is the bare reference server that `bench default` compares the
+//! service with (see [`bare`]).
 
+mod bare;
 mod client;
 mod compare;
 mod compare_report;
@@ -23,6 +26,7 @@ mod pgbench;
 mod placement;
 mod psql;
 mod recorder;
+mod reference;
 mod report;
 mod scaling;
 mod search;
@@ -52,10 +56,18 @@ fn run() -> Result<(), Error> {
     let mode = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "default".to_owned());
+    if mode == "bare-server" {
+        // Started by the benchmark itself, already on the server's CPU.
+        return bare::serve();
+    }
     let placement = placement::Placement::pin_self()?;
     let config = config::Config::from_env()?;
     match mode.as_str() {
-        "default" => suite::run(&config, &placement, &dataset::DEFAULT),
+        "default" => suite::run(
+            &config,
+            &placement,
+            &dataset::DEFAULT.resized(config.tickets)?,
+        ),
         "large" => suite::run(&config, &placement, &dataset::LARGE),
         "scaling" => scaling::run(&config, &placement),
         "soak" => soak::run(&config, &placement),
