@@ -36,6 +36,8 @@ pub struct Config {
     /// it and to the bare reference server alike.
     pub pool_size: usize,
     pub workers: usize,
+    /// Length of each pass that counts the statements per request.
+    pub count_duration: Duration,
     /// Tickets of the dataset instead of its own number (users follow, 20 tickets
     /// each): small smoke runs of the default mode.
     pub tickets: Option<i64>,
@@ -67,6 +69,7 @@ impl Config {
             soak_duration: Duration::from_secs(var("BENCH_SOAK_SECS", 600)?),
             pool_size: var("TICKETS__DATABASE__POOL_MAX_SIZE", 16)?,
             workers: var("TICKETS__SERVER__WORKERS", 0)?,
+            count_duration: Duration::from_secs(var("BENCH_COUNT_SECS", 2)?),
             tickets: match var("BENCH_TICKETS", 0i64)? {
                 0 => None,
                 n => Some(n),

@@ -10,6 +10,7 @@
 //! `bench bare-server` is the bare reference server that `bench default` compares the
 //! service with (see [`bare`]).
 
+mod background;
 mod bare;
 mod client;
 mod compare;
@@ -34,8 +35,10 @@ mod search_report;
 mod server;
 mod sessions;
 mod soak;
+mod statements;
 mod suite;
 mod suite_report;
+mod wire;
 
 use std::process::ExitCode;
 

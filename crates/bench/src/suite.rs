@@ -22,6 +22,7 @@ use crate::recorder::{Recorder, Summary};
 use crate::reference::{self, ReferenceRound};
 use crate::search::{self, Searched};
 use crate::server::{self, process_cpu_time, Server};
+use crate::statements::{self, Counted};
 use crate::{sessions, suite_report, Error};
 
 /// Where logs and composed scripts go (ignored by git).
@@ -97,6 +98,8 @@ pub struct SuiteResults<'a> {
     pub peak_rss: u64,
     /// `GET /tickets/{id}` on the service and on the bare reference server.
     pub reference: Vec<ReferenceRound>,
+    /// Statements per request, or why they could not be counted.
+    pub statements: Result<Counted, String>,
     pub pages: Vec<PageLatency>,
     pub hash_time: Duration,
     pub logins: Vec<LoginRound>,
@@ -237,6 +240,14 @@ pub fn run(config: &Config, placement: &Placement, size: &Size) -> Result<(), Er
         None
     };
     server.stop()?;
+    // On servers of their own, after everything measured; the count is reported, not
+    // needed, so a failure to count does not lose the run.
+    println!("counting statements per request");
+    let statements =
+        statements::count(config, placement, &runtime, &db, &workload).map_err(|e| e.to_string());
+    if let Err(e) = &statements {
+        println!("statements not counted: {e}");
+    }
 
     let results = SuiteResults {
         config,
@@ -250,6 +261,7 @@ pub fn run(config: &Config, placement: &Placement, size: &Size) -> Result<(), Er
         pgbench: pg_rounds,
         peak_rss,
         reference,
+        statements,
         pages: page_results,
         hash_time,
         logins,

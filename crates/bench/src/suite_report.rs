@@ -5,13 +5,13 @@ use std::time::Duration;
 
 use crate::mix::{self, Endpoint};
 use crate::pgbench;
-use crate::reference;
 use crate::report::{
     dataset_section, errors_section, latency, machine_section, median_duration, median_f64,
     thousands, verdict, Table,
 };
 use crate::suite::{all_recorders, login_rate, SuiteResults};
 use crate::Error;
+use crate::{reference, statements};
 
 /// Issue 3's targets.
 const MIN_CEILING_SHARE: f64 = 0.5;
@@ -141,6 +141,7 @@ pub fn render(r: &SuiteResults<'_>) -> Result<String, Error> {
     )?;
 
     out.push_str(&reference::section(c, &r.reference)?);
+    out.push_str(&statements::section(&r.statements)?);
 
     writeln!(
         out,
