@@ -38,8 +38,14 @@ pub struct Config {
     pub workers: usize,
     /// Length of each pass that counts the statements per request.
     pub count_duration: Duration,
+    /// `bench events`: open event streams, the pace and length of the writes whose
+    /// events they time, and the events written for the webhook.
+    pub streams: usize,
+    pub stream_writes_per_sec: u32,
+    pub stream_write_duration: Duration,
+    pub webhook_events: usize,
     /// Tickets of the dataset instead of its own number (users follow, 20 tickets
-    /// each): small smoke runs of the default mode.
+    /// each): small smoke runs of the default and events modes.
     pub tickets: Option<i64>,
     /// Where PostgreSQL is: the server's `DATABASE_URL`, whose database name the
     /// benchmark replaces with its own.
@@ -70,6 +76,10 @@ impl Config {
             pool_size: var("TICKETS__DATABASE__POOL_MAX_SIZE", 16)?,
             workers: var("TICKETS__SERVER__WORKERS", 0)?,
             count_duration: Duration::from_secs(var("BENCH_COUNT_SECS", 2)?),
+            streams: var("BENCH_STREAMS", 1000)?,
+            stream_writes_per_sec: var("BENCH_STREAM_WRITES_PER_SEC", 20)?,
+            stream_write_duration: Duration::from_secs(var("BENCH_STREAM_WRITE_SECS", 10)?),
+            webhook_events: var("BENCH_WEBHOOK_EVENTS", 2000)?,
             tickets: match var("BENCH_TICKETS", 0i64)? {
                 0 => None,
                 n => Some(n),
