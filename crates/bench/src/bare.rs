@@ -103,8 +103,15 @@ async fn ticket(pool: web::Data<Pool>, id: web::Path<i64>) -> HttpResponse {
             .body(body),
         Ok(None) => HttpResponse::NotFound().finish(),
         Err(e) => {
-            // The bench counts the non-2xx answers; the log says why.
-            eprintln!("bare-server: {e}");
+            // The bench counts the non-2xx answers; the log says why, with the causes
+            // (tokio-postgres says only "db error" at the top).
+            let mut line = format!("bare-server: {e}");
+            let mut cause = e.source();
+            while let Some(inner) = cause {
+                line.push_str(&format!(": {inner}"));
+                cause = inner.source();
+            }
+            eprintln!("{line}");
             HttpResponse::ServiceUnavailable().finish()
         }
     }
