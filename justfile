@@ -109,9 +109,11 @@ openapi:
 fuzz:
     scripts/fuzz/run.sh
 
-# Modes: default (200,000 tickets), large (1,000,000, and search), scaling (pages at 10,000
-# vs 1,000,000 tickets), soak (BENCH_SOAK_SECS of mixed load, RSS sampled), compare [REV]
-# (the mixed load on REV's build, default 614a372, and on this one), clean. See bench/README.md.
+# Modes: default (200,000 tickets; the mixed load vs pgbench, GET /tickets/{id} vs a bare
+# actix-web + deadpool server, statements per request), large (1,000,000, and search),
+# scaling (pages at 10,000 vs 1,000,000 tickets), soak (BENCH_SOAK_SECS of mixed load, RSS
+# sampled), compare [REV] (the mixed load on REV's build, default 614a372, and on this
+# one), events (1,000 live event streams and webhook deliveries), clean. See bench/README.md.
 # Benchmark the release server against PostgreSQL's own ceiling; writes bench/RESULTS.md.
 bench mode="default" *rev:
     bench/run.sh {{mode}} {{rev}}

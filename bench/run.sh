@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# `just bench [default|large|scaling|soak|compare [REV]|clean]`: builds the release server
-# and the load generator, makes sure PostgreSQL runs, and starts the benchmark from the
-# repository's root (see bench/README.md). `compare` also builds the server of REV
+# `just bench [default|large|scaling|soak|compare [REV]|events|clean]`: builds the release
+# server and the load generator, makes sure PostgreSQL runs, and starts the benchmark from
+# the repository's root (see bench/README.md). `compare` also builds the server of REV
 # (default 614a372, the last commit before issue 8) from a git worktree.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 mode=${1:-default}
 case $mode in
-  default | large | scaling | soak | compare | clean) ;;
+  default | large | scaling | soak | compare | events | clean) ;;
   *)
-    echo "bench: unknown mode '$mode' (default, large, scaling, soak, compare or clean)" >&2
+    echo "bench: unknown mode '$mode' (default, large, scaling, soak, compare, events or clean)" >&2
     exit 2
     ;;
 esac
@@ -52,5 +52,11 @@ if [[ $mode == compare ]]; then
   export BENCH_BASELINE_DIR=$PWD/$worktree
   BENCH_BASELINE_REV=$(git rev-parse --short "$commit")
   export BENCH_BASELINE_REV
+fi
+# `events` holds BENCH_STREAMS (1,000) connections open in the load generator and as many
+# in the server, which inherits this limit: raise the soft limit of open files to the hard
+# one where it is lower than that needs (often 1,024).
+if (($(ulimit -n) < 4096)); then
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n 4096 2>/dev/null || true
 fi
 exec "$target_dir/release/bench" "$mode"

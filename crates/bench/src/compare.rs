@@ -18,7 +18,7 @@ use crate::placement::Placement;
 use crate::psql::Psql;
 use crate::recorder::Recorder;
 use crate::report::{publish, thousands};
-use crate::suite::{launch, mixed_round, Launched, MixedRound};
+use crate::suite::{launch, mixed_round, Launched, LoadRound};
 use crate::Error;
 
 /// How long PostgreSQL's backends may keep their statistics before reporting them
@@ -65,7 +65,7 @@ impl Counters {
 pub struct Side {
     pub name: String,
     pub seeded: Seeded,
-    pub rounds: Vec<MixedRound>,
+    pub rounds: Vec<LoadRound>,
     /// WAL written during each round (the whole cluster's), in bytes.
     pub wal: Vec<f64>,
     pub per_request: Counters,
@@ -146,7 +146,7 @@ pub fn run(config: &Config, placement: &Placement) -> Result<(), Error> {
         Counters::read(&admin, DEFAULT.database)?,
     ];
 
-    let mut rounds: [Vec<MixedRound>; 2] = [Vec::new(), Vec::new()];
+    let mut rounds: [Vec<LoadRound>; 2] = [Vec::new(), Vec::new()];
     let mut wal: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     for round in 1..=config.rounds {
         let order = if round % 2 == 1 { [0, 1] } else { [1, 0] };
@@ -203,7 +203,7 @@ pub fn run(config: &Config, placement: &Placement) -> Result<(), Error> {
 fn finish(
     launched: Launched,
     name: String,
-    rounds: Vec<MixedRound>,
+    rounds: Vec<LoadRound>,
     wal: Vec<f64>,
     [before, after]: [Counters; 2],
 ) -> Result<Side, Error> {

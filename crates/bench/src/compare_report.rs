@@ -10,7 +10,7 @@ use crate::report::{
     errors_table, latency, machine_section, median_duration, median_f64, mib, thousands, verdict,
     Table,
 };
-use crate::suite::MixedRound;
+use crate::suite::LoadRound;
 use crate::Error;
 
 /// The target: the current throughput at least 90% of the baseline's.
@@ -231,7 +231,7 @@ pub fn render(r: &CompareResults<'_>) -> Result<String, Error> {
 }
 
 /// A round's current throughput ÷ the baseline's.
-fn paired(baseline: &MixedRound, current: &MixedRound) -> f64 {
+fn paired(baseline: &LoadRound, current: &LoadRound) -> f64 {
     current.throughput() / baseline.throughput().max(f64::MIN_POSITIVE)
 }
 

@@ -32,6 +32,21 @@ pub struct Config {
     pub probe_rate: u32,
     /// Length of `bench soak`'s uninterrupted mixed workload.
     pub soak_duration: Duration,
+    /// The service's pool size and worker threads (0: one per CPU it may use), passed to
+    /// it and to the bare reference server alike.
+    pub pool_size: usize,
+    pub workers: usize,
+    /// Length of each pass that counts the statements per request.
+    pub count_duration: Duration,
+    /// `bench events`: open event streams, the pace and length of the writes whose
+    /// events they time, and the events written for the webhook.
+    pub streams: usize,
+    pub stream_writes_per_sec: u32,
+    pub stream_write_duration: Duration,
+    pub webhook_events: usize,
+    /// Tickets of the dataset instead of its own number (users follow, 20 tickets
+    /// each): small smoke runs of the default and events modes.
+    pub tickets: Option<i64>,
     /// Where PostgreSQL is: the server's `DATABASE_URL`, whose database name the
     /// benchmark replaces with its own.
     pub database_url: String,
@@ -58,6 +73,17 @@ impl Config {
             login_clients: var("BENCH_LOGIN_CLIENTS", 4)?,
             probe_rate: var("BENCH_PROBE_RATE", 200)?,
             soak_duration: Duration::from_secs(var("BENCH_SOAK_SECS", 600)?),
+            pool_size: var("TICKETS__DATABASE__POOL_MAX_SIZE", 16)?,
+            workers: var("TICKETS__SERVER__WORKERS", 0)?,
+            count_duration: Duration::from_secs(var("BENCH_COUNT_SECS", 2)?),
+            streams: var("BENCH_STREAMS", 1000)?,
+            stream_writes_per_sec: var("BENCH_STREAM_WRITES_PER_SEC", 20)?,
+            stream_write_duration: Duration::from_secs(var("BENCH_STREAM_WRITE_SECS", 10)?),
+            webhook_events: var("BENCH_WEBHOOK_EVENTS", 2000)?,
+            tickets: match var("BENCH_TICKETS", 0i64)? {
+                0 => None,
+                n => Some(n),
+            },
             database_url: var(
                 "DATABASE_URL",
                 "postgres://postgres@127.0.0.1:5432/tickets".to_owned(),

@@ -29,6 +29,23 @@ impl Size {
     pub fn customers(&self) -> i64 {
         self.users - self.staff
     }
+
+    /// This dataset with `tickets` tickets instead (`BENCH_TICKETS`, for smoke runs),
+    /// 20 for each user as in the default, and enough users for the logged-in
+    /// customers; the database keeps its name.
+    pub fn resized(&self, tickets: Option<i64>) -> Result<Size, Error> {
+        let Some(tickets) = tickets else {
+            return Ok(Size { ..*self });
+        };
+        if tickets < 1_000 {
+            return Err(format!("BENCH_TICKETS={tickets}: at least 1000, please").into());
+        }
+        Ok(Size {
+            tickets,
+            users: (tickets / 20).max(500),
+            ..*self
+        })
+    }
 }
 
 /// The scaling check's baseline.

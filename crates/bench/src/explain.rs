@@ -38,6 +38,7 @@ const EXPLAINING: Options = Options {
     log_filter: "warn,tokio_postgres=info",
     log_json: true,
     statement_timeout: Some(Duration::from_secs(120)),
+    settings: &[],
 };
 
 /// Only search statements call it.

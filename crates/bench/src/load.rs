@@ -136,7 +136,31 @@ pub async fn mixed(
     duration: Duration,
     seed: u64,
 ) -> Result<Recorder, Error> {
-    drive(addr, workload, connections, duration, seed, &mix::MIX, None).await
+    closed_loop(addr, workload, connections, duration, seed, &mix::MIX).await
+}
+
+/// Only `GET /tickets/{id}`, as fast as `connections` connections go: the mix's readers
+/// of one ticket (customers their own, staff any), for the bare server's comparison.
+pub async fn get_ticket(
+    addr: SocketAddr,
+    workload: Arc<Workload>,
+    connections: usize,
+    duration: Duration,
+    seed: u64,
+) -> Result<Recorder, Error> {
+    closed_loop(addr, workload, connections, duration, seed, &mix::PROBE).await
+}
+
+/// Requests drawn from `shares`, back to back on `connections` connections.
+pub async fn closed_loop(
+    addr: SocketAddr,
+    workload: Arc<Workload>,
+    connections: usize,
+    duration: Duration,
+    seed: u64,
+    shares: &'static [Share],
+) -> Result<Recorder, Error> {
+    drive(addr, workload, connections, duration, seed, shares, None).await
 }
 
 /// `GET /tickets/{id}` at a steady `rate` per second in total, spread over

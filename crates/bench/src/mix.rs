@@ -75,10 +75,12 @@ const fn share(endpoint: Endpoint, role: Role, weight: u32) -> Share {
     }
 }
 
+/// A `static`, so that one share of it can be driven alone (`&MIX[i..=i]`).
+///
 /// Out of 400: 60% reading one ticket, 20% listing tickets, 10% reading a ticket's
 /// messages, 7% posting a message, 3% opening a ticket. Staff make a quarter of each
 /// (agents refreshing queues and replying); only customers open tickets.
-pub const MIX: [Share; 9] = [
+pub static MIX: [Share; 9] = [
     share(Endpoint::GetTicket, Role::Customer, 180),
     share(Endpoint::GetTicket, Role::Staff, 60),
     share(Endpoint::ListTickets, Role::Customer, 60),
@@ -92,7 +94,7 @@ pub const MIX: [Share; 9] = [
 
 /// The probe that runs beside logins: reading one ticket, with the mix's proportion
 /// of staff.
-pub const PROBE: [Share; 2] = [
+pub static PROBE: [Share; 2] = [
     share(Endpoint::GetTicket, Role::Customer, 3),
     share(Endpoint::GetTicket, Role::Staff, 1),
 ];

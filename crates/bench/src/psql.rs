@@ -102,6 +102,45 @@ pub fn with_database(url: &str, database: &str) -> Result<String, Error> {
     Ok(replaced)
 }
 
+/// `url` with its host and port replaced by `addr` (the counting proxy's), keeping the
+/// user, the database and any query string.
+pub fn with_address(url: &str, addr: std::net::SocketAddr) -> Result<String, Error> {
+    let authority_start = url
+        .find("://")
+        .map(|i| i + 3)
+        .ok_or_else(|| format!("DATABASE_URL {url:?} is not a postgres:// URL"))?;
+    let authority_end = url[authority_start..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| authority_start + i);
+    let authority = &url[authority_start..authority_end];
+    let host_start = authority.rfind('@').map_or(0, |i| i + 1);
+    Ok(format!(
+        "{}{addr}{}",
+        &url[..authority_start + host_start],
+        &url[authority_end..]
+    ))
+}
+
+/// Where PostgreSQL listens, from a `DATABASE_URL` (TCP only).
+pub fn server_address(url: &str) -> Result<std::net::SocketAddr, Error> {
+    use std::net::ToSocketAddrs as _;
+    use tokio_postgres::config::Host;
+    let config: tokio_postgres::Config = url.parse()?;
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    match config.get_hosts().first() {
+        Some(Host::Tcp(host)) => (host.as_str(), port)
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| format!("{host} resolves to no address").into()),
+        Some(Host::Unix(path)) => Err(format!(
+            "PostgreSQL is reached through the socket {}: counting statements needs TCP",
+            path.display()
+        )
+        .into()),
+        None => Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +160,27 @@ mod tests {
             "postgres://h:5432/b"
         );
         assert!(with_database("host=h dbname=x", "b").is_err());
+    }
+
+    #[test]
+    fn replaces_the_address_only() {
+        let proxy: std::net::SocketAddr = "127.0.0.1:6000".parse().unwrap();
+        assert_eq!(
+            with_address("postgres://postgres@127.0.0.1:5432/tickets_bench", proxy).unwrap(),
+            "postgres://postgres@127.0.0.1:6000/tickets_bench"
+        );
+        assert_eq!(
+            with_address("postgresql://u:p@db/x?sslmode=disable", proxy).unwrap(),
+            "postgresql://u:p@127.0.0.1:6000/x?sslmode=disable"
+        );
+        assert_eq!(
+            with_address("postgres://localhost", proxy).unwrap(),
+            "postgres://127.0.0.1:6000"
+        );
+        assert!(with_address("host=h dbname=x", proxy).is_err());
+        assert_eq!(
+            server_address("postgres://postgres@127.0.0.1:5433/x").unwrap(),
+            "127.0.0.1:5433".parse().unwrap()
+        );
     }
 }

@@ -72,6 +72,13 @@ impl Recorder {
         self.latencies.get(label).map(summarize)
     }
 
+    /// The longest latency of `label`.
+    pub fn max(&self, label: &str) -> Option<Duration> {
+        self.latencies
+            .get(label)
+            .map(|histogram| Duration::from_micros(histogram.max()))
+    }
+
     /// Every label's latencies together.
     pub fn overall(&self) -> Result<Summary, Error> {
         let mut all = histogram()?;

@@ -143,6 +143,14 @@ pub fn errors_table(recorders: &[&Recorder], pgbench_failed: u64) -> Option<Stri
     Some(table.finish())
 }
 
+/// The report's "Errors" section: [`errors_table`], or that there were none.
+pub fn errors_section(recorders: &[&Recorder], pgbench_failed: u64) -> String {
+    match errors_table(recorders, pgbench_failed) {
+        Some(table) => format!("## Errors\n\n{table}\n"),
+        None => "## Errors\n\nNone: every request of every run answered 2xx.\n\n".to_owned(),
+    }
+}
+
 /// Prints the report and writes it to `path`.
 pub fn publish(path: &Path, text: &str) -> Result<(), Error> {
     println!("\n{text}");

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hyper::Method;
+use hyper::{Method, StatusCode};
 
 use crate::client::Client;
 use crate::config::Config;
@@ -22,15 +22,18 @@ const JWT_SECRET: &str = "bench-only-jwt-secret-0123456789abcdef0123456789";
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// What [`Server::ready`] asks for until it answers.
+    ready_path: &'static str,
 }
 
 /// How a server runs beyond its database: what it logs (the `RUST_LOG` filter, and
-/// whether as JSON lines, which a program can read back), and a statement timeout
-/// other than its configuration's.
+/// whether as JSON lines, which a program can read back), a statement timeout other
+/// than its configuration's, and any further settings.
 pub struct Options {
     pub log_filter: &'static str,
     pub log_json: bool,
     pub statement_timeout: Option<Duration>,
+    pub settings: &'static [(&'static str, &'static str)],
 }
 
 /// Warnings and errors as text, and the configured timeout: every measured run's.
@@ -38,6 +41,7 @@ pub const MEASURED: Options = Options {
     log_filter: "warn",
     log_json: false,
     statement_timeout: None,
+    settings: &[],
 };
 
 impl Server {
@@ -57,30 +61,15 @@ impl Server {
         log: &Path,
         options: &Options,
     ) -> Result<Self, Error> {
-        let port = free_port()?;
-        let mut command = match placement.server_cpu {
-            Some(cpu) => {
-                let mut taskset = Command::new("taskset");
-                taskset
-                    .arg("-c")
-                    .arg(cpu.to_string())
-                    .arg(&config.server_binary);
-                taskset
-            }
-            None => Command::new(&config.server_binary),
-        };
+        let mut command = pinned(placement, &config.server_binary);
         if let Some(timeout) = options.statement_timeout {
             command.env(
                 "TICKETS__DATABASE__STATEMENT_TIMEOUT_MS",
                 timeout.as_millis().to_string(),
             );
         }
-        let log = File::create(log)?;
-        let child = command
+        command
             .arg("serve")
-            .env("DATABASE_URL", database_url)
-            .env("TICKETS__SERVER__HOST", "127.0.0.1")
-            .env("TICKETS__SERVER__PORT", port.to_string())
             .env("TICKETS__AUTH__JWT_SECRET", JWT_SECRET)
             .env("TICKETS__AUTH__BCRYPT_COST", config.bcrypt_cost.to_string())
             .env("RUST_LOG", options.log_filter)
@@ -88,18 +77,58 @@ impl Server {
                 "RUST_LOG_FORMAT",
                 if options.log_json { "json" } else { "text" },
             )
+            .envs(options.settings.iter().copied());
+        Self::spawn(command, config, database_url, log, "/health/ready")
+    }
+
+    /// The bare reference server (`bench bare-server`, this very binary), with the
+    /// service's pool size and workers, on the same CPU as the service.
+    pub fn start_bare(
+        config: &Config,
+        placement: &Placement,
+        database_url: &str,
+        log: &Path,
+    ) -> Result<Self, Error> {
+        let mut command = pinned(placement, &std::env::current_exe()?);
+        command.arg("bare-server");
+        // Its one route: a 404 for a missing ticket shows the database answering too.
+        Self::spawn(command, config, database_url, log, "/tickets/1")
+    }
+
+    /// Starts `command` on a free port with the settings both servers share.
+    fn spawn(
+        mut command: Command,
+        config: &Config,
+        database_url: &str,
+        log: &Path,
+        ready_path: &'static str,
+    ) -> Result<Self, Error> {
+        let port = free_port()?;
+        let log = File::create(log)?;
+        let program = format!("{:?}", command.get_program());
+        let child = command
+            .env("DATABASE_URL", database_url)
+            .env("TICKETS__SERVER__HOST", "127.0.0.1")
+            .env("TICKETS__SERVER__PORT", port.to_string())
+            .env(
+                "TICKETS__DATABASE__POOL_MAX_SIZE",
+                config.pool_size.to_string(),
+            )
+            .env("TICKETS__SERVER__WORKERS", config.workers.to_string())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", config.server_binary.display()))?;
+            .map_err(|e| format!("cannot start {program}: {e}"))?;
         Ok(Self {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            ready_path,
         })
     }
 
-    /// Waits until `/health/ready` answers 200.
+    /// Waits until the server answers its readiness request with 2xx (or, for the
+    /// bare server, 404).
     pub async fn ready(&mut self) -> Result<(), Error> {
         let started = Instant::now();
         loop {
@@ -107,8 +136,8 @@ impl Server {
                 return Err(format!("the server exited early ({status}); see its log").into());
             }
             if let Ok(mut client) = Client::connect(self.addr).await {
-                if let Ok(reply) = client.send(Method::GET, "/health/ready", None, None).await {
-                    if reply.status.is_success() {
+                if let Ok(reply) = client.send(Method::GET, self.ready_path, None, None).await {
+                    if reply.status.is_success() || reply.status == StatusCode::NOT_FOUND {
                         return Ok(());
                     }
                 }
@@ -212,6 +241,19 @@ fn cpu_time_of(stat: &str, ticks_per_second: u64) -> Result<Duration, Error> {
 fn clock_ticks() -> Result<u64, Error> {
     let output = Command::new("getconf").arg("CLK_TCK").output()?;
     Ok(String::from_utf8(output.stdout)?.trim().parse()?)
+}
+
+/// `program`, under `taskset` on the server's CPU when the machine allows: `taskset`
+/// execs it, so the child's pid is the server's.
+fn pinned(placement: &Placement, program: &Path) -> Command {
+    match placement.server_cpu {
+        Some(cpu) => {
+            let mut taskset = Command::new("taskset");
+            taskset.arg("-c").arg(cpu.to_string()).arg(program);
+            taskset
+        }
+        None => Command::new(program),
+    }
 }
 
 fn free_port() -> Result<u16, Error> {

@@ -3,6 +3,7 @@
 //! logins, `GET /tickets/{id}` under login load, and (large) search with its plans;
 //! report.
 
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,8 +19,10 @@ use crate::pages::{self, ListPages, PageLatency};
 use crate::pgbench::{self, Pgbench};
 use crate::placement::Placement;
 use crate::recorder::{Recorder, Summary};
+use crate::reference::{self, ReferenceRound};
 use crate::search::{self, Searched};
-use crate::server::{process_cpu_time, Server};
+use crate::server::{self, process_cpu_time, Server};
+use crate::statements::{self, Counted};
 use crate::{sessions, suite_report, Error};
 
 /// Where logs and composed scripts go (ignored by git).
@@ -29,7 +32,8 @@ const PROBE_CONNECTIONS: usize = 8;
 /// Requests per page and round when timing pages.
 const PAGE_SAMPLES: usize = 100;
 
-pub struct MixedRound {
+/// A measured round of load on one server: the mixed workload, or `GET /tickets/{id}`.
+pub struct LoadRound {
     pub recorder: Recorder,
     pub seconds: f64,
     pub server_cpu: Duration,
@@ -38,7 +42,7 @@ pub struct MixedRound {
     pub machine_busy: f64,
 }
 
-impl MixedRound {
+impl LoadRound {
     pub fn throughput(&self) -> f64 {
         self.recorder.successes() as f64 / self.seconds
     }
@@ -89,9 +93,13 @@ pub struct SuiteResults<'a> {
     pub server_cores: usize,
     pub pgbench_command: String,
     pub warmup: Recorder,
-    pub mixed: Vec<MixedRound>,
+    pub mixed: Vec<LoadRound>,
     pub pgbench: Vec<pgbench::Round>,
     pub peak_rss: u64,
+    /// `GET /tickets/{id}` on the service and on the bare reference server.
+    pub reference: Vec<ReferenceRound>,
+    /// Statements per request, or why they could not be counted.
+    pub statements: Result<Counted, String>,
     pub pages: Vec<PageLatency>,
     pub hash_time: Duration,
     pub logins: Vec<LoginRound>,
@@ -159,6 +167,16 @@ pub fn run(config: &Config, placement: &Placement, size: &Size) -> Result<(), Er
         mixed.push(result);
     }
     let peak_rss = server.peak_rss()?;
+    let db = dataset::database(config, size)?;
+    let reference = reference::run(
+        config,
+        placement,
+        &runtime,
+        &server,
+        &workload,
+        db.url(),
+        size.name,
+    )?;
 
     let staff = workload
         .sessions
@@ -215,7 +233,6 @@ pub fn run(config: &Config, placement: &Placement, size: &Size) -> Result<(), Er
         interference.push(result);
     }
     let search = if size.search {
-        let db = dataset::database(config, size)?;
         Some(search_round(
             config, placement, &runtime, &server, &workload, &db,
         )?)
@@ -223,6 +240,14 @@ pub fn run(config: &Config, placement: &Placement, size: &Size) -> Result<(), Er
         None
     };
     server.stop()?;
+    // On servers of their own, after everything measured; the count is reported, not
+    // needed, so a failure to count does not lose the run.
+    println!("counting statements per request");
+    let statements =
+        statements::count(config, placement, &runtime, &db, &workload).map_err(|e| e.to_string());
+    if let Err(e) = &statements {
+        println!("statements not counted: {e}");
+    }
 
     let results = SuiteResults {
         config,
@@ -235,6 +260,8 @@ pub fn run(config: &Config, placement: &Placement, size: &Size) -> Result<(), Er
         mixed,
         pgbench: pg_rounds,
         peak_rss,
+        reference,
+        statements,
         pages: page_results,
         hash_time,
         logins,
@@ -267,6 +294,17 @@ pub fn launch(
     size: &Size,
     hashes: &Hashes,
 ) -> Result<Launched, Error> {
+    launch_with(config, placement, size, hashes, &server::MEASURED)
+}
+
+/// [`launch`] with the server's `options`.
+pub fn launch_with(
+    config: &Config,
+    placement: &Placement,
+    size: &Size,
+    hashes: &Hashes,
+    options: &server::Options,
+) -> Result<Launched, Error> {
     let seeded = dataset::seed(config, size, hashes)?;
     let db = dataset::database(config, size)?;
     let fixtures = Fixtures::load(&db, size, config.customers)?;
@@ -274,7 +312,7 @@ pub fn launch(
         .enable_all()
         .build()?;
     let log = Path::new(WORK_DIR).join(format!("server-{}.log", size.name));
-    let mut server = Server::start(config, placement, db.url(), &log)?;
+    let mut server = Server::start_with(config, placement, db.url(), &log, options)?;
     runtime.block_on(server.ready())?;
     println!(
         "server {} (pid {}) ready; logging in {} staff and {} customers",
@@ -304,20 +342,34 @@ pub fn mixed_round(
     workload: &Arc<Workload>,
     config: &Config,
     seed: u64,
-) -> Result<MixedRound, Error> {
+) -> Result<LoadRound, Error> {
+    measured_round(
+        runtime,
+        server,
+        load::mixed(
+            server.addr,
+            workload.clone(),
+            config.connections,
+            config.duration,
+            seed,
+        ),
+    )
+}
+
+/// Runs `load` against `server` and measures the round: its length, and the CPU time of
+/// the server, of this process and of the machine meanwhile.
+pub fn measured_round(
+    runtime: &tokio::runtime::Runtime,
+    server: &Server,
+    load: impl Future<Output = Result<Recorder, Error>>,
+) -> Result<LoadRound, Error> {
     let cpu_before = server.cpu_time()?;
     let bench_before = process_cpu_time("/proc/self/stat")?;
     let machine_before = CpuCounters::read()?;
     let begun = Instant::now();
-    let recorder = runtime.block_on(load::mixed(
-        server.addr,
-        workload.clone(),
-        config.connections,
-        config.duration,
-        seed,
-    ))?;
+    let recorder = runtime.block_on(load)?;
     let seconds = begun.elapsed().as_secs_f64();
-    Ok(MixedRound {
+    Ok(LoadRound {
         recorder,
         seconds,
         server_cpu: server.cpu_time()?.saturating_sub(cpu_before),
@@ -420,6 +472,9 @@ fn time_verify(hash: &str) -> Result<Duration, Error> {
 pub fn all_recorders<'r>(results: &'r SuiteResults<'_>) -> Vec<&'r Recorder> {
     let mut all = vec![&results.warmup];
     all.extend(results.mixed.iter().map(|r| &r.recorder));
+    for round in &results.reference {
+        all.extend([&round.service.recorder, &round.bare.recorder]);
+    }
     all.extend(results.logins.iter().map(|r| &r.recorder));
     for round in &results.interference {
         all.extend([&round.quiet, &round.loaded, &round.logins]);
