@@ -1,10 +1,8 @@
--- POST /tickets/{id}/messages: BEGIN and ADD_MESSAGE in one round trip, as the
--- adapter's `Tx` sends them; append_events.sql follows. A request or response moves
+-- POST /tickets/{id}/messages: ADD_MESSAGE, after BEGIN and confirm_caller in one
+-- round trip, as the adapter's `Tx` sends them (crates/bench/src/pgbench.rs `compose`); append_events.sql follows. A request or response moves
 -- the ticket (`:moves`, `:increment`); without If-Match the versions are NULL, which
 -- pgbench cannot bind, so the NULL is written out. (VISIBLE_STATE runs only when
 -- nothing was added.)
-\startpipeline
-BEGIN;
 WITH t AS (
 UPDATE tickets t SET updated_at = CASE WHEN :moves THEN now() ELSE updated_at END,
 version = version + :increment

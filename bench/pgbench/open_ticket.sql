@@ -1,7 +1,5 @@
--- POST /tickets: BEGIN and OPEN_TICKET in one round trip, as the adapter's `Tx` sends
--- them; append_events.sql follows.
-\startpipeline
-BEGIN;
+-- POST /tickets: OPEN_TICKET, after BEGIN and confirm_caller in one round trip, as
+-- the adapter's `Tx` sends them (crates/bench/src/pgbench.rs `compose`); append_events.sql follows.
 WITH u AS (
 UPDATE users SET tickets_count = tickets_count + 1 WHERE id = :uid RETURNING id, email
 ), t AS (

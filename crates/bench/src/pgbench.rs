@@ -249,8 +249,9 @@ fn events_of(endpoint: Endpoint) -> Option<[(&'static str, &'static str); 4]> {
     ])
 }
 
-/// One transaction of the mix: who and which ticket, the per-request auth lookup, and
-/// the endpoint's statement; for a write, its events and `COMMIT` after it.
+/// One transaction of the mix: who and which ticket, then the caller's confirmation
+/// and the endpoint's statement in one round trip; for a write, its events and
+/// `COMMIT` after it.
 fn compose(endpoint: Endpoint, role: Role) -> Result<String, Error> {
     let mut parts: Vec<&str> = match role {
         Role::Customer => vec!["random_ticket.sql"],
@@ -263,20 +264,29 @@ fn compose(endpoint: Endpoint, role: Role) -> Result<String, Error> {
         // After skipping a canceled ticket, so that the author is the new ticket's.
         parts.push("ticket_author.sql");
     }
-    parts.push("auth.sql");
-    parts.push(endpoint.statement_file(role));
     let events = events_of(endpoint);
-    if events.is_some() {
-        parts.push("append_events.sql");
-    }
+    let write = events.is_some();
     let mut script = String::new();
     for part in parts {
-        let (_, text) = FRAGMENTS
-            .iter()
-            .find(|(name, _)| *name == part)
-            .ok_or_else(|| format!("no pgbench fragment {part}"))?;
-        script.push_str(text);
+        script.push_str(fragment_text(part)?);
         script.push('\n');
+    }
+    // The confirmation and the endpoint's statement travel in one round trip, as the
+    // adapter sends them (`query::confirmed`, `Tx::confirming`); a write's statement
+    // file ends the pipeline itself, after which its events go with COMMIT.
+    script.push_str(if write {
+        "\\startpipeline\nBEGIN;\n"
+    } else {
+        "\\startpipeline\n"
+    });
+    for part in ["auth.sql", endpoint.statement_file(role)] {
+        script.push_str(fragment_text(part)?);
+        script.push('\n');
+    }
+    if write {
+        script.push_str(fragment_text("append_events.sql")?);
+    } else {
+        script.push_str("\\endpipeline\n");
     }
     for (placeholder, value) in events.into_iter().flatten() {
         script = script.replace(placeholder, value);
@@ -287,6 +297,14 @@ fn compose(endpoint: Endpoint, role: Role) -> Result<String, Error> {
         Role::Staff => ":response",
     };
     Ok(script.replace(":kind", kind))
+}
+
+fn fragment_text(name: &str) -> Result<&'static str, Error> {
+    FRAGMENTS
+        .iter()
+        .find(|(fragment, _)| *fragment == name)
+        .map(|(_, text)| *text)
+        .ok_or_else(|| format!("no pgbench fragment {name}").into())
 }
 
 /// The number after `prefix` on pgbench's summary line.
@@ -351,19 +369,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scripts_look_up_the_caller_then_run_the_statement() {
+    fn scripts_confirm_the_caller_with_the_statement() {
         let reply = compose(Endpoint::PostMessage, Role::Staff).unwrap();
         let skip = reply.find("% 10 = 7").unwrap();
-        let auth = reply
-            .find("FROM users WHERE id = :uid AND is_active")
-            .unwrap();
+        let confirm = reply.find("SELECT confirm_caller(:uid").unwrap();
         let insert = reply.find("INSERT INTO messages").unwrap();
-        assert!(skip < auth && auth < insert);
+        assert!(skip < confirm && confirm < insert);
         assert!(reply.contains(":response::message_type"));
         assert!(!reply.contains(":kind"));
 
         let read = compose(Endpoint::GetTicket, Role::Customer).unwrap();
-        assert!(read.find("\\set uid").unwrap() < read.find("is_active").unwrap());
+        let at = |needle: &str| read.find(needle).unwrap_or_else(|| panic!("{needle}"));
+        assert!(at("\\set uid") < at("\\startpipeline"));
+        assert!(at("\\startpipeline") < at("confirm_caller"));
+        assert!(at("confirm_caller") < at("FROM tickets t"));
+        assert!(at("FROM tickets t") < at("\\endpipeline"));
         assert!(!read.contains("% 10 = 7"));
         assert!(!read.contains("BEGIN") && !read.contains("ticket_events"));
     }
@@ -380,14 +400,15 @@ mod tests {
         ] {
             let script = compose(endpoint, role).unwrap();
             let at = |needle: &str| script.find(needle).unwrap_or_else(|| panic!("{needle}"));
-            assert!(at("is_active") < at("BEGIN;"));
-            assert!(at("BEGIN;") < at("INSERT INTO messages"));
+            assert!(at("BEGIN;") < at("confirm_caller"));
+            assert!(at("confirm_caller") < at("INSERT INTO messages"));
             assert!(at("INSERT INTO messages") < at("INSERT INTO ticket_events"));
             assert!(at("INSERT INTO ticket_events") < at("COMMIT;"));
             assert!(script.contains(ticket), "{script}");
             assert!(script.contains("currval('messages_id_seq')"));
             assert!(!script.contains(":event_"), "{script}");
             assert_eq!(script.matches("\\startpipeline").count(), 2);
+            assert_eq!(script.matches("\\endpipeline").count(), 2);
         }
     }
 
