@@ -61,8 +61,8 @@ pub fn render(r: &SuiteResults<'_>) -> Result<String, Error> {
          {} rounds of {} s after {} s of warm-up. HTTP: {} keep-alive connections from \
          `crates/bench` (hyper), each request by a random logged-in user ({} customers, {} \
          staff). Ceiling: {} running the same statements in the same mix, each transaction \
-         being the per-request auth lookup plus the endpoint's statement \
-         (`bench/pgbench/`); its latencies are from a 10% sample of transactions.\n",
+         being the caller's confirmation pipelined with the endpoint's statement, and for a \
+         write its events and `COMMIT`, in the service's round trips (`bench/pgbench/`); its latencies are from a 10% sample of transactions.\n",
         c.rounds,
         c.duration.as_secs(),
         c.warmup.as_secs(),
