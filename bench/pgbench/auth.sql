@@ -1,5 +1,3 @@
--- confirm_caller (migrations/V4__confirm_caller.sql, crates/postgres/src/confirm.rs):
--- the service confirms the caller's role and activity in the same round trip as the
--- endpoint's statement (first in a write's transaction). bench/seed.sql makes user 1, the
--- first member of staff, a superuser.
-SELECT confirm_caller(:uid, :sees_all = 1, :uid = 1);
+-- CURRENT_ROLE (crates/postgres/src/confirm.rs): a read looks the caller up in the same
+-- round trip as the endpoint's statement and compares the role in Rust.
+SELECT is_staff, is_superuser FROM users WHERE id = :uid AND is_active;

@@ -22,12 +22,13 @@ macro_rules! fragment {
 }
 
 /// The fragments, built into the binary so that a script always matches its build.
-const FRAGMENTS: [(&str, &str); 12] = [
+const FRAGMENTS: [(&str, &str); 13] = [
     fragment!("random_ticket.sql"),
     fragment!("ticket_author.sql"),
     fragment!("staff.sql"),
     fragment!("skip_canceled.sql"),
     fragment!("auth.sql"),
+    fragment!("confirm.sql"),
     fragment!("find_visible.sql"),
     fragment!("list_own.sql"),
     fragment!("list_all.sql"),
@@ -279,7 +280,8 @@ fn compose(endpoint: Endpoint, role: Role) -> Result<String, Error> {
     } else {
         "\\startpipeline\n"
     });
-    for part in ["auth.sql", endpoint.statement_file(role)] {
+    let confirmation = if write { "confirm.sql" } else { "auth.sql" };
+    for part in [confirmation, endpoint.statement_file(role)] {
         script.push_str(fragment_text(part)?);
         script.push('\n');
     }
@@ -381,8 +383,9 @@ mod tests {
         let read = compose(Endpoint::GetTicket, Role::Customer).unwrap();
         let at = |needle: &str| read.find(needle).unwrap_or_else(|| panic!("{needle}"));
         assert!(at("\\set uid") < at("\\startpipeline"));
-        assert!(at("\\startpipeline") < at("confirm_caller"));
-        assert!(at("confirm_caller") < at("FROM tickets t"));
+        assert!(at("\\startpipeline") < at("AND is_active"));
+        assert!(at("AND is_active") < at("FROM tickets t"));
+        assert!(!read.contains("confirm_caller"));
         assert!(at("FROM tickets t") < at("\\endpipeline"));
         assert!(!read.contains("% 10 = 7"));
         assert!(!read.contains("BEGIN") && !read.contains("ticket_events"));

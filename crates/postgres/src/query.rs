@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
-use crate::confirm::{CallerClaim, CONFIRM_CALLER};
+use crate::confirm::{CallerClaim, CURRENT_ROLE};
 use crate::error;
 
 pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
@@ -42,13 +42,17 @@ pub(crate) async fn confirmed<T>(
     let Some(caller) = caller else {
         return work.await;
     };
-    let confirm = client
-        .prepare_cached(CONFIRM_CALLER)
+    let lookup = client
+        .prepare_cached(CURRENT_ROLE)
         .await
         .map_err(error::db)?;
-    let params = caller.params();
-    let (confirmed, result) = join(client.query(&confirm, &params), work).await;
-    confirmed.map_err(error::db)?;
+    let (current, result) = join(client.query_opt(&lookup, &[caller.user_id()]), work).await;
+    let current = current.map_err(error::db)?;
+    if !caller.matches(current.as_ref())? {
+        return Err(RepositoryError::caller_changed(
+            "the caller is not as the request assumed",
+        ));
+    }
     result
 }
 
