@@ -116,18 +116,60 @@ async fn run(
     horizon: watch::Sender<Option<i64>>,
 ) {
     let mut tail = Tail::default();
-    let mut backoff = Duration::from_millis(250);
+    let mut backoff = Backoff::default();
     loop {
-        match follow(&config, &settings, &events, &horizon, &mut tail).await {
+        let ended = follow(
+            &config,
+            &settings,
+            &events,
+            &horizon,
+            &mut tail,
+            &mut backoff,
+        )
+        .await;
+        let pause = backoff.next_pause();
+        match ended {
             Ok(()) => {}
             Err(e) => tracing::warn!(
                 error = %e,
-                retry_in_ms = backoff.as_millis() as u64,
+                retry_in_ms = pause.as_millis() as u64,
                 "the event tail lost PostgreSQL; reconnecting"
             ),
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// The pause before reconnecting: it doubles while attempts keep failing, so that an
+/// outage is not met with a storm of connections, and starts over once a connection
+/// works, so that one outage does not slow every later reconnection (and every stream
+/// waiting on it) to the longest pause.
+#[derive(Debug)]
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(250);
+    const LONGEST: Duration = Duration::from_secs(5);
+
+    /// The pause before the next attempt; the one after it is twice as long, up to
+    /// [`Backoff::LONGEST`].
+    fn next_pause(&mut self) -> Duration {
+        let pause = self.next;
+        self.next = (self.next * 2).min(Self::LONGEST);
+        pause
+    }
+
+    /// A connection worked: the next failure starts over at [`Backoff::FIRST`].
+    fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self { next: Self::FIRST }
     }
 }
 
@@ -139,6 +181,7 @@ async fn follow(
     events: &broadcast::Sender<Arc<FeedEvent>>,
     horizon: &watch::Sender<Option<i64>>,
     tail: &mut Tail,
+    backoff: &mut Backoff,
 ) -> Result<(), Failure> {
     let (client, mut connection) = config.connect(NoTls).await.map_err(Failure::db)?;
     let woken = Arc::new(Notify::new());
@@ -169,6 +212,9 @@ async fn follow(
     let statement = client.prepare(events::TAIL).await.map_err(Failure::db)?;
     loop {
         let read = tail.read(&client, &statement, events).await?;
+        // Listening and reading work. Not reset at `LISTEN` alone: a connection that
+        // fails right after it (a refused statement) keeps backing off.
+        backoff.reset();
         horizon.send_if_modified(|known| {
             let changed = *known != tail.last;
             *known = tail.last;
@@ -360,6 +406,19 @@ fn snapshot(row: &tokio_postgres::Row) -> Result<Snapshot, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_backoff_doubles_up_to_its_longest_and_starts_over_once_connected() {
+        let mut backoff = Backoff::default();
+        let pauses: Vec<u64> = (0..7)
+            .map(|_| backoff.next_pause().as_millis() as u64)
+            .collect();
+        assert_eq!(pauses, [250, 500, 1000, 2000, 4000, 5000, 5000]);
+
+        backoff.reset();
+        assert_eq!(backoff.next_pause(), Duration::from_millis(250));
+        assert_eq!(backoff.next_pause(), Duration::from_millis(500));
+    }
 
     #[test]
     fn snapshots_are_read_from_their_text() {
