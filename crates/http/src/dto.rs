@@ -340,16 +340,13 @@ fn event_data(data: &EventData) -> Value {
     }
 }
 
-/// The contract's timestamps are UTC with a `Z` suffix.
 /// `POST /webhooks`: a subscription to create.
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"url": "https://hooks.example.com/tickets", "events": ["ticket.status_changed"], "description": "Our CRM"}))]
 pub struct CreateWebhookRequest {
     #[schema(schema_with = schemas::webhook_url)]
     pub url: String,
-    /// Event types, each at most once, or `["*"]` for every type (also those added
-    /// later). At least one.
-    #[schema(value_type = Vec<schemas::WebhookEventType>, min_items = 1)]
+    #[schema(value_type = schemas::WebhookEvents)]
     pub events: Vec<String>,
     #[serde(default)]
     #[schema(schema_with = schemas::optional_webhook_description)]
@@ -365,7 +362,7 @@ pub struct UpdateWebhookRequest {
     pub url: Option<String>,
     /// As on creation.
     #[serde(default)]
-    #[schema(value_type = Option<Vec<schemas::WebhookEventType>>, min_items = 1)]
+    #[schema(value_type = Option<schemas::WebhookEvents>)]
     pub events: Option<Vec<String>>,
     #[serde(default)]
     #[schema(schema_with = schemas::optional_webhook_description)]
@@ -382,7 +379,7 @@ pub struct WebhookResponse {
     #[schema(minimum = 1)]
     pub id: i64,
     pub url: String,
-    #[schema(value_type = Vec<schemas::WebhookEventType>)]
+    #[schema(value_type = schemas::WebhookEvents)]
     pub events: Vec<&'static str>,
     pub description: String,
     /// `false` once deactivated by `PATCH` or by a receiver's `410`.
@@ -415,7 +412,7 @@ pub struct CreatedWebhookResponse {
     #[schema(minimum = 1)]
     pub id: i64,
     pub url: String,
-    #[schema(value_type = Vec<schemas::WebhookEventType>)]
+    #[schema(value_type = schemas::WebhookEvents)]
     pub events: Vec<&'static str>,
     pub description: String,
     pub active: bool,
@@ -483,6 +480,7 @@ impl From<Attempt> for AttemptResponse {
     }
 }
 
+/// The contract's timestamps are UTC with a `Z` suffix.
 fn utc(at: OffsetDateTime) -> OffsetDateTime {
     at.to_offset(time::UtcOffset::UTC)
 }

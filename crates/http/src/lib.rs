@@ -18,6 +18,7 @@ pub mod request_id;
 pub mod routes;
 pub mod settings;
 pub mod shutdown;
+pub mod sse;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -302,6 +302,115 @@ mod tests {
         );
     }
 
+    /// Whether `schema` admits `value`, for the keywords the webhook schemas use; any
+    /// other keyword fails the test rather than being ignored.
+    fn admits(
+        document: &serde_json::Value,
+        schema: &serde_json::Value,
+        value: &serde_json::Value,
+    ) -> bool {
+        use serde_json::Value;
+        let Value::Object(keywords) = schema else {
+            panic!("not a schema: {schema}");
+        };
+        let count = |rule: &Value| rule.as_u64().and_then(|n| usize::try_from(n).ok());
+        keywords
+            .iter()
+            .all(|(keyword, rule)| match keyword.as_str() {
+                "description" | "examples" | "example" => true,
+                "$ref" => {
+                    let name = rule
+                        .as_str()
+                        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                        .unwrap_or_else(|| panic!("an unknown reference {rule}"));
+                    admits(document, &document["components"]["schemas"][name], value)
+                }
+                "type" => {
+                    let kind = match value {
+                        Value::Null => "null",
+                        Value::Bool(_) => "boolean",
+                        Value::Number(_) => "number",
+                        Value::String(_) => "string",
+                        Value::Array(_) => "array",
+                        Value::Object(_) => "object",
+                    };
+                    match rule {
+                        Value::String(one) => one == kind,
+                        Value::Array(any) => any.iter().any(|t| t == kind),
+                        _ => panic!("an unknown type {rule}"),
+                    }
+                }
+                "enum" => rule.as_array().is_some_and(|values| values.contains(value)),
+                "items" => value
+                    .as_array()
+                    .is_none_or(|items| items.iter().all(|item| admits(document, rule, item))),
+                "minItems" => value
+                    .as_array()
+                    .is_none_or(|items| Some(items.len()) >= count(rule)),
+                "oneOf" | "anyOf" => {
+                    let admitted = rule
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(|branch| admits(document, branch, value))
+                        .count();
+                    if keyword == "oneOf" {
+                        admitted == 1
+                    } else {
+                        admitted > 0
+                    }
+                }
+                other => panic!("this check does not know the keyword {other}"),
+            })
+    }
+
+    /// The fuzzer holds the service to the document: it sends what the document allows
+    /// and expects it accepted, and what it forbids and expects `4xx`.
+    #[test]
+    fn webhook_events_are_described_as_the_service_takes_them() {
+        use domain::webhook::EventSelection;
+        use serde_json::{json, Value};
+
+        let document: Value = serde_json::from_str(pretty_json()).expect("the document is JSON");
+        let schemas = &document["components"]["schemas"];
+        let create = &schemas["CreateWebhookRequest"]["properties"]["events"];
+        let update = &schemas["UpdateWebhookRequest"]["properties"]["events"];
+        let mut words = vec!["*", "ticket.deleted", ""];
+        words.extend(domain::event::EventData::TYPE_NAMES);
+        // Every list of up to three of these words.
+        let mut lists: Vec<Vec<&str>> = vec![vec![]];
+        for length in 1..=3 {
+            let longer: Vec<Vec<&str>> = lists
+                .iter()
+                .filter(|list| list.len() == length - 1)
+                .flat_map(|list| {
+                    words.iter().map(move |word| {
+                        let mut list = list.clone();
+                        list.push(word);
+                        list
+                    })
+                })
+                .collect();
+            lists.extend(longer);
+        }
+        for list in &lists {
+            let service = EventSelection::parse(list).is_ok();
+            let value = json!(list);
+            assert_eq!(admits(&document, create, &value), service, "POST {list:?}");
+            assert_eq!(admits(&document, update, &value), service, "PATCH {list:?}");
+        }
+        assert!(admits(&document, update, &Value::Null), "null leaves them");
+        assert!(!admits(&document, create, &Value::Null));
+        for response in ["WebhookResponse", "CreatedWebhookResponse"] {
+            let events = &schemas[response]["properties"]["events"];
+            assert!(admits(&document, events, &json!(["*"])), "{response}");
+            assert!(
+                !admits(&document, events, &json!(["*", "note.created"])),
+                "{response}"
+            );
+        }
+    }
+
     #[test]
     fn every_operation_has_a_unique_id_and_documents_its_errors() {
         let document = ApiDoc::openapi();

@@ -12,6 +12,7 @@ use crate::metrics::Metrics;
 use crate::pagination::CursorCodec;
 use crate::settings::EventSettings;
 use crate::shutdown::Draining;
+use crate::sse::LiveEvent;
 
 pub struct AppState {
     pub users: UserService,
@@ -29,7 +30,7 @@ pub struct AppState {
     /// Set once the service stops: readiness then answers 503, and streams end.
     pub draining: Draining,
     /// The tail of the event log, which feeds the live streams.
-    pub feed: EventTail,
+    pub feed: EventTail<LiveEvent>,
     pub events: EventSettings,
     /// What `GET /metrics` renders.
     pub metrics: Metrics,

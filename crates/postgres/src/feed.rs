@@ -18,6 +18,8 @@
 //!   transaction id by then, and the snapshot sees it running.
 //! - **The horizon**: the id up to which the log is final. A stream that resumes reads
 //!   what it missed from the table up to the horizon, then takes live events after it.
+//! - **Sharing**: each event is handed out once, as one `Arc` that every stream
+//!   receives; the caller may choose what the `Arc` holds (see [`EventTail`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,8 +47,13 @@ pub struct TailSettings {
 }
 
 /// The handle of the tail task; dropping it stops the task.
-pub struct EventTail {
-    events: broadcast::Sender<Arc<FeedEvent>>,
+///
+/// `E` is what the streams receive of each event, built once from the [`FeedEvent`]
+/// and shared by all of them: the event itself by default, or a value of the caller's
+/// that keeps beside it what every stream would otherwise compute for itself (the HTTP
+/// adapter keeps the event's encoded frame there).
+pub struct EventTail<E = FeedEvent> {
+    events: broadcast::Sender<Arc<E>>,
     /// The last event id handed out (0: none, the log was empty); `None` until known.
     horizon: watch::Receiver<Option<i64>>,
     task: JoinHandle<()>,
@@ -57,7 +64,10 @@ const BATCH: i64 = 1000;
 /// How soon the tail looks again at a hole it is waiting for.
 const HOLE_RECHECK: Duration = Duration::from_millis(20);
 
-impl EventTail {
+impl<E> EventTail<E>
+where
+    E: From<FeedEvent> + Send + Sync + 'static,
+{
     /// Starts the tail on the current runtime. It connects in the background; until it
     /// has found where the log ends, [`EventTail::subscribe`] has no horizon.
     ///
@@ -81,11 +91,13 @@ impl EventTail {
     /// subscribing: every event up to it is in the table for good, and every event
     /// after it comes through the receiver (an event may come both ways; the
     /// receiver's are in id order).
-    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<FeedEvent>>, Option<i64>) {
+    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<E>>, Option<i64>) {
         let receiver = self.events.subscribe();
         (receiver, *self.horizon.borrow())
     }
+}
 
+impl<E> EventTail<E> {
     /// Waits at most `wait` for the tail to know its horizon.
     pub async fn ready(&self, wait: Duration) -> Option<i64> {
         let mut horizon = self.horizon.clone();
@@ -102,43 +114,86 @@ impl EventTail {
     }
 }
 
-impl Drop for EventTail {
+impl<E> Drop for EventTail<E> {
     fn drop(&mut self) {
         self.task.abort();
     }
 }
 
 /// Connects, listens and reads, reconnecting for ever with backoff.
-async fn run(
+async fn run<E: From<FeedEvent>>(
     config: tokio_postgres::Config,
     settings: TailSettings,
-    events: broadcast::Sender<Arc<FeedEvent>>,
+    events: broadcast::Sender<Arc<E>>,
     horizon: watch::Sender<Option<i64>>,
 ) {
     let mut tail = Tail::default();
-    let mut backoff = Duration::from_millis(250);
+    let mut backoff = Backoff::default();
     loop {
-        match follow(&config, &settings, &events, &horizon, &mut tail).await {
+        let ended = follow(
+            &config,
+            &settings,
+            &events,
+            &horizon,
+            &mut tail,
+            &mut backoff,
+        )
+        .await;
+        let pause = backoff.next_pause();
+        match ended {
             Ok(()) => {}
             Err(e) => tracing::warn!(
                 error = %e,
-                retry_in_ms = backoff.as_millis() as u64,
+                retry_in_ms = pause.as_millis() as u64,
                 "the event tail lost PostgreSQL; reconnecting"
             ),
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// The pause before reconnecting: it doubles while attempts keep failing, so that an
+/// outage is not met with a storm of connections, and starts over once a connection
+/// works, so that one outage does not slow every later reconnection (and every stream
+/// waiting on it) to the longest pause.
+#[derive(Debug)]
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(250);
+    const LONGEST: Duration = Duration::from_secs(5);
+
+    /// The pause before the next attempt; the one after it is twice as long, up to
+    /// [`Backoff::LONGEST`].
+    fn next_pause(&mut self) -> Duration {
+        let pause = self.next;
+        self.next = (self.next * 2).min(Self::LONGEST);
+        pause
+    }
+
+    /// A connection worked: the next failure starts over at [`Backoff::FIRST`].
+    fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self { next: Self::FIRST }
     }
 }
 
 /// One connection's life: `LISTEN`, then read whenever woken, until the connection
 /// fails.
-async fn follow(
+async fn follow<E: From<FeedEvent>>(
     config: &tokio_postgres::Config,
     settings: &TailSettings,
-    events: &broadcast::Sender<Arc<FeedEvent>>,
+    events: &broadcast::Sender<Arc<E>>,
     horizon: &watch::Sender<Option<i64>>,
     tail: &mut Tail,
+    backoff: &mut Backoff,
 ) -> Result<(), Failure> {
     let (client, mut connection) = config.connect(NoTls).await.map_err(Failure::db)?;
     let woken = Arc::new(Notify::new());
@@ -169,6 +224,9 @@ async fn follow(
     let statement = client.prepare(events::TAIL).await.map_err(Failure::db)?;
     loop {
         let read = tail.read(&client, &statement, events).await?;
+        // Listening and reading work. Not reset at `LISTEN` alone: a connection that
+        // fails right after it (a refused statement) keeps backing off.
+        backoff.reset();
         horizon.send_if_modified(|known| {
             let changed = *known != tail.last;
             *known = tail.last;
@@ -294,11 +352,11 @@ impl Tail {
     }
 
     /// Reads after `last` and hands out the unbroken run of ids that follows it.
-    async fn read(
+    async fn read<E: From<FeedEvent>>(
         &mut self,
         client: &Client,
         statement: &tokio_postgres::Statement,
-        events: &broadcast::Sender<Arc<FeedEvent>>,
+        events: &broadcast::Sender<Arc<E>>,
     ) -> Result<Read, Failure> {
         let mut last = self.last.unwrap_or(0);
         let rows = client
@@ -341,7 +399,7 @@ impl Tail {
             last = id;
             self.last = Some(id);
             // No stream listening is no failure.
-            let _ = events.send(Arc::new(event));
+            let _ = events.send(Arc::new(E::from(event)));
         }
         if found == usize::try_from(BATCH).unwrap_or(usize::MAX)
             && matches!(outcome, Read::UpToDate)
@@ -360,6 +418,19 @@ fn snapshot(row: &tokio_postgres::Row) -> Result<Snapshot, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_backoff_doubles_up_to_its_longest_and_starts_over_once_connected() {
+        let mut backoff = Backoff::default();
+        let pauses: Vec<u64> = (0..7)
+            .map(|_| backoff.next_pause().as_millis() as u64)
+            .collect();
+        assert_eq!(pauses, [250, 500, 1000, 2000, 4000, 5000, 5000]);
+
+        backoff.reset();
+        assert_eq!(backoff.next_pause(), Duration::from_millis(250));
+        assert_eq!(backoff.next_pause(), Duration::from_millis(500));
+    }
 
     #[test]
     fn snapshots_are_read_from_their_text() {

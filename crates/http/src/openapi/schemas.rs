@@ -5,8 +5,13 @@
 //! Lengths are in characters (Unicode scalar values), as in JSON Schema. Fields that
 //! the service trims are checked after trimming, so white space around them is allowed.
 
-use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
-use utoipa::ToSchema;
+use domain::webhook::EventSelection;
+use serde_json::json;
+use utoipa::openapi::schema::{
+    ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
 
 /// What `str::trim` removes (Unicode `White_Space`), as the body of a regex class.
 const WHITE_SPACE: &str =
@@ -198,23 +203,45 @@ pub enum EventType {
     Assigned,
 }
 
-/// What a webhook subscribes to: a History event type, or `*` (alone) for every type.
-#[derive(ToSchema)]
-pub enum WebhookEventType {
-    #[schema(rename = "*")]
-    All,
-    #[schema(rename = "ticket.created")]
-    TicketCreated,
-    #[schema(rename = "message.created")]
-    MessageCreated,
-    #[schema(rename = "note.created")]
-    NoteCreated,
-    #[schema(rename = "ticket.status_changed")]
-    StatusChanged,
-    #[schema(rename = "ticket.priority_changed")]
-    PriorityChanged,
-    #[schema(rename = "ticket.assigned")]
-    Assigned,
+/// A webhook's `events`, as `EventSelection::parse` takes them: `"*"` stands alone, so
+/// the document offers two kinds of list rather than one list of both (which let the
+/// fuzzer send `["message.created", "*"]` and expect it accepted).
+pub struct WebhookEvents;
+
+impl PartialSchema for WebhookEvents {
+    fn schema() -> RefOr<Schema> {
+        let every = ArrayBuilder::new()
+            .items(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some([EventSelection::ALL])),
+            )
+            .min_items(Some(1))
+            .description(Some(
+                "`[\"*\"]`: every type, internal notes and types added later included \
+                 (`\"*\"` repeated counts once).",
+            ));
+        let some = ArrayBuilder::new()
+            .items(Ref::from_schema_name(EventType::name()))
+            .min_items(Some(1))
+            .description(Some("These types; a type listed twice counts once."));
+        OneOfBuilder::new()
+            .item(every)
+            .item(some)
+            .description(Some(
+                "The event types delivered: `[\"*\"]` for all of them, or History event types. \
+                 `\"*\"` stands alone: a list that mixes it with types, an empty list or an \
+                 unknown type gets `400` `events_invalid`.",
+            ))
+            .examples([json!(["ticket.status_changed"]), json!(["*"])])
+            .into()
+    }
+}
+
+impl ToSchema for WebhookEvents {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((EventType::name().into_owned(), EventType::schema()));
+    }
 }
 
 /// A ticket's status. `pending` is where every ticket starts; `canceled` is final.

@@ -10,29 +10,33 @@
 //! when the client reads too slowly (its buffer stays full for `send_timeout_secs`, or
 //! the tail's buffer overtakes it), when the service drains, and within
 //! `recheck_secs` of its user's deactivation or change of role.
+//!
+//! A live event reaches every open stream, so what a stream does per event is kept to
+//! deciding whether its caller may see it and queueing the event's shared frame
+//! ([`crate::sse`]); everything else a stream waits on is set up once per stream.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{web, HttpRequest, HttpResponse, Responder};
-use actix_web_lab::sse;
-use domain::feed::{FeedEvent, FeedFilter, FeedStart};
+use actix_web::http::header::HeaderName;
+use actix_web::web::Bytes;
+use actix_web::{web, HttpRequest, HttpResponse};
+use domain::feed::{FeedFilter, FeedStart};
 use domain::{Caller, EventId, RepositoryErrorKind, TicketId};
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::auth::Authenticated;
-use crate::dto::EventResponse;
 use crate::error::{ApiError, ErrorKind};
 use crate::metrics::OpenStream;
 use crate::openapi::params::StreamParams;
 use crate::openapi::responses::{
     BadRequest, InternalServerError, NotFound, ServiceUnavailable, Unauthorized,
 };
+use crate::sse::{self, EventStreamBody, LiveEvent};
 use crate::state::AppState;
 
 const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
-const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
 
 /// How long a new stream waits for a tail that has not yet found the log's end (just
 /// after the process started, or while PostgreSQL is away).
@@ -150,15 +154,8 @@ pub async fn events(
     };
     tokio::spawn(stream.run(start, horizon, live));
 
-    let mut response = sse::Sse::from_infallible_receiver(receiver)
-        .with_keep_alive(Duration::from_secs(settings.keep_alive_secs.max(1)))
-        .respond_to(&req)
-        .map_into_boxed_body();
-    // Proxies (nginx) must pass events on as they come.
-    response
-        .headers_mut()
-        .insert(X_ACCEL_BUFFERING, HeaderValue::from_static("no"));
-    Ok(response)
+    let keep_alive = Duration::from_secs(settings.keep_alive_secs.max(1));
+    Ok(EventStreamBody::new(receiver, keep_alive).respond())
 }
 
 /// One open stream: the task that feeds its response body.
@@ -166,7 +163,8 @@ struct Stream {
     state: Arc<AppState>,
     caller: Caller,
     filter: FeedFilter,
-    sender: mpsc::Sender<sse::Event>,
+    /// The frames of the response body.
+    sender: mpsc::Sender<Bytes>,
     send_timeout: Duration,
     recheck: Duration,
     /// Counted in `sse_streams_open` for as long as the task feeding the stream lives.
@@ -185,7 +183,7 @@ enum End {
 }
 
 impl Stream {
-    async fn run(self, start: FeedStart, horizon: i64, live: broadcast::Receiver<Arc<FeedEvent>>) {
+    async fn run(self, start: FeedStart, horizon: i64, live: broadcast::Receiver<Arc<LiveEvent>>) {
         match self.serve(start, horizon, live).await {
             End::Failed(reason) => {
                 tracing::warn!(user = %self.caller.id, reason, "event stream failed");
@@ -198,7 +196,7 @@ impl Stream {
         &self,
         start: FeedStart,
         horizon: i64,
-        mut live: broadcast::Receiver<Arc<FeedEvent>>,
+        mut live: broadcast::Receiver<Arc<LiveEvent>>,
     ) -> End {
         let mut last_sent = match start {
             FeedStart::After(id) => id.get(),
@@ -214,11 +212,17 @@ impl Stream {
         let mut recheck = tokio::time::interval(self.recheck);
         recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         recheck.tick().await;
+        // Made once per stream, not at every turn of the loop (every event): making
+        // one registers it with a `Notify`, under that `Notify`'s lock, and the drain's
+        // is shared by every stream.
+        let draining = self.state.draining.started();
+        let client_gone = self.sender.closed();
+        tokio::pin!(draining, client_gone);
         loop {
             tokio::select! {
                 biased;
-                () = self.state.draining.started() => return End::Draining,
-                () = self.sender.closed() => return End::ClientGone,
+                () = &mut draining => return End::Draining,
+                () = &mut client_gone => return End::ClientGone,
                 _ = recheck.tick() => {
                     if let Err(end) = self.still_the_same_caller().await {
                         return end;
@@ -226,13 +230,13 @@ impl Stream {
                 }
                 received = live.recv() => match received {
                     Ok(event) => {
-                        let id = event.event.id.get();
+                        let id = event.feed.event.id.get();
                         if id <= last_sent {
                             continue;
                         }
                         last_sent = id;
-                        if self.filter.admits(&event) {
-                            if let Err(end) = self.send(&event).await {
+                        if self.filter.admits(&event.feed) {
+                            if let Err(end) = self.send(event.frame()).await {
                                 return end;
                             }
                         }
@@ -267,8 +271,9 @@ impl Stream {
                 return Ok(());
             };
             after = last.event.id.get();
+            // Read for this stream alone: framed here.
             for event in &page {
-                self.send(event).await?;
+                self.send(sse::frame(event)).await?;
             }
             if page.len() < usize::from(CATCH_UP_PAGE) {
                 return Ok(());
@@ -276,14 +281,16 @@ impl Stream {
         }
     }
 
-    /// Queues one event for the client, waiting at most `send_timeout` for room.
-    async fn send(&self, event: &FeedEvent) -> Result<(), End> {
-        let body = EventResponse::from(event.event.clone());
-        let data = sse::Data::new_json(&body)
-            .map_err(|e| End::Failed(e.to_string()))?
-            .id(event.event.id.get().to_string())
-            .event(event.event.data.type_name());
-        match tokio::time::timeout(self.send_timeout, self.sender.send(data.into())).await {
+    /// Queues one event's frame for the client, waiting at most `send_timeout` for room.
+    async fn send(&self, frame: Result<Bytes, String>) -> Result<(), End> {
+        let frame = frame.map_err(End::Failed)?;
+        // A client that keeps up has room: no timer is set for it.
+        let frame = match self.sender.try_send(frame) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Closed(_)) => return Err(End::ClientGone),
+            Err(TrySendError::Full(frame)) => frame,
+        };
+        match tokio::time::timeout(self.send_timeout, self.sender.send(frame)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(End::ClientGone),
             Err(_) => Err(End::ClientTooSlow),

@@ -63,11 +63,16 @@ impl Stream {
 
     /// The next event frame (comments skipped); `None` when the stream ended.
     async fn next(&mut self) -> Option<Frame> {
+        self.next_raw().await.map(|(frame, _)| frame)
+    }
+
+    /// The next event frame, and its text as it came.
+    async fn next_raw(&mut self) -> Option<(Frame, String)> {
         loop {
             while let Some(end) = self.pending.find("\n\n") {
                 let block: String = self.pending.drain(..end + 2).collect();
                 if let Some(frame) = parse(&block) {
-                    return Some(frame);
+                    return Some((frame, block));
                 }
             }
             let chunk = tokio::time::timeout(PATIENCE, self.response.chunk())
@@ -311,7 +316,8 @@ async fn a_stream_is_neither_compressed_nor_held_back_when_the_client_accepts_co
     )
     .await;
     assert_eq!(response.status(), 200);
-    // actix-web-lab's `Sse` says `identity` itself, so that compressors leave it alone.
+    // The stream says `identity` itself (`http_adapter::sse`), so that compressors leave
+    // it alone.
     assert!(
         matches!(
             header(response.headers(), "content-encoding").as_str(),
@@ -330,6 +336,37 @@ async fn a_stream_is_neither_compressed_nor_held_back_when_the_client_accepts_co
     app.open_ticket_id(&staff).await;
     let frames = stream.take(2).await;
     assert_eq!(types(&frames), ["ticket.created", "message.created"]);
+}
+
+#[tokio::test]
+async fn every_stream_gets_the_same_bytes_for_the_same_event() {
+    let app = spawn_app().await;
+    let customer = app.customer().await;
+    let staff = app.staff_members(2).await;
+    let mut streams = vec![
+        Stream::open(&app, &staff[0], "", None).await,
+        Stream::open(&app, &staff[1], "", None).await,
+        Stream::open(&app, &customer, "", None).await,
+    ];
+
+    let ticket = app.open_ticket_id(&customer).await;
+    app.post_message_ok(&staff[0], ticket, "A reply").await;
+    // A stream that resumes reads these from the log and frames them itself: the same
+    // bytes as the live ones.
+    streams.push(Stream::open(&app, &staff[1], "", Some(0)).await);
+    let mut received = Vec::new();
+    for stream in &mut streams {
+        let mut frames = Vec::new();
+        for _ in 0..3 {
+            let (_, text) = stream.next_raw().await.expect("the stream goes on");
+            frames.push(text);
+        }
+        received.push(frames);
+    }
+    assert!(received[0][0].starts_with("id: "), "{:?}", received[0]);
+    for (n, frames) in received.iter().enumerate() {
+        assert_eq!(frames, &received[0], "stream {n}");
+    }
 }
 
 /// `sse_streams_open` as `GET /metrics` shows it now.

@@ -154,3 +154,44 @@ async fn the_horizon_follows_what_was_handed_out_and_resumes_after_it() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Ends the tail's connection from the server's side, as a PostgreSQL restart does;
+/// returns how many connections it ended.
+async fn cut_the_tail(fx: &Fixture) -> i64 {
+    fx.scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE application_name = 'tickets-event-tail' AND datname = current_database()",
+        &[],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn every_reconnection_is_as_quick_as_the_first_after_the_connection_worked() {
+    let fx = Fixture::new().await;
+    let (author, staff) = fx.author_and_staff().await;
+    let ticket = fx.open(&author, "outages").await.id;
+    let tail = tail_of(&fx).await;
+    let (mut receiver, _) = tail.subscribe();
+    // Each outage is followed by a working connection. A backoff that never starts
+    // over waits 250 ms, 500 ms, 1 s, 2 s, 4 s, then 5 s before reconnecting; one that
+    // starts over waits 250 ms every time. The bound sits between the two, with room
+    // for a loaded machine.
+    for outage in 1..=6 {
+        assert_eq!(
+            cut_the_tail(&fx).await,
+            1,
+            "outage {outage}: one tail to cut"
+        );
+        let cut = tokio::time::Instant::now();
+        fx.post(&staff, ticket, MessageType::Response, "during the outage")
+            .await;
+        let written: i64 = fx.scalar("SELECT max(id) FROM ticket_events", &[]).await;
+        while next_id(&mut receiver).await < written {}
+        let back_after = cut.elapsed();
+        assert!(
+            back_after < Duration::from_millis(3500),
+            "outage {outage}: the tail was back only after {back_after:?}"
+        );
+    }
+}
