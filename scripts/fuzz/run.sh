@@ -79,10 +79,11 @@ base=http://127.0.0.1:$port
 staff_key=$("$python" -c 'import secrets; print(secrets.token_urlsafe(24))')
 # bcrypt at its lowest cost, and login throttling out of reach: the fuzzer registers
 # and logs in thousands of times, and must reach the login logic rather than a 429.
-# Webhook deliveries never run (the worker looks for due ones once a day, i.e. only at
-# start, when there are none): the fuzzer subscribes URLs of hosts it invents, and this
-# run must send nothing beyond 127.0.0.1, not even a DNS query. The webhook routes are
-# fuzzed all the same; the deliveries have their own tests and `just faults` scenarios.
+# Webhook deliveries never run (no worker at all with a concurrency of 0; a worker would
+# also start one right after each write): the fuzzer subscribes URLs of hosts it
+# invents, and this run must send nothing beyond 127.0.0.1, not even a DNS query. The
+# webhook routes are fuzzed all the same; the deliveries have their own tests and
+# `just faults` scenarios.
 DATABASE_URL=$database_url \
   TICKETS_ENV=development \
   TICKETS__SERVER__HOST=127.0.0.1 \
@@ -92,7 +93,7 @@ DATABASE_URL=$database_url \
   TICKETS__AUTH__BCRYPT_COST=4 \
   TICKETS__AUTH__LOGIN_MAX_FAILURES_PER_ACCOUNT=1000000 \
   TICKETS__AUTH__LOGIN_MAX_FAILURES_PER_ADDRESS=1000000 \
-  TICKETS__WEBHOOKS__POLL_INTERVAL_MS=86400000 \
+  TICKETS__WEBHOOKS__CONCURRENCY=0 \
   RUST_LOG=${RUST_LOG:-warn,actix_server=info} \
   "$binary" serve >"$out/server.log" 2>&1 &
 server_pid=$!

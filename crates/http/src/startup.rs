@@ -70,8 +70,9 @@ pub struct Application {
     drain: Duration,
     /// Background upkeep, ended with the application.
     upkeep: [AbortOnDrop; 2],
-    /// The webhook worker; it stops claiming when the service starts stopping.
-    deliveries: AbortOnDrop,
+    /// The webhook worker; it stops claiming when the service starts stopping. `None`
+    /// when this replica delivers nothing (`webhooks.concurrency` 0).
+    deliveries: Option<AbortOnDrop>,
     /// `/metrics` on a port of its own (`server.metrics_port`), and the fold of its
     /// histograms.
     metrics_server: Option<(Server, u16)>,
@@ -108,14 +109,30 @@ impl Application {
         let secret = jwt_secret(settings.auth.jwt_secret.as_ref());
         let draining = Draining::default();
         let webhooks: Arc<dyn WebhookRepository> = Arc::new(PgWebhookRepository::new(pool.clone()));
-        let deliveries = AbortOnDrop(tokio::spawn(webhooks::worker::run(
-            delivery_service(&settings.webhooks, webhooks.clone())?,
-            WorkerSettings {
-                concurrency: settings.webhooks.concurrency,
-                poll_interval: Duration::from_millis(settings.webhooks.poll_interval_ms.max(1)),
-            },
-            draining.clone(),
-        )));
+        let feed = EventTail::start(TailSettings {
+            url: settings.database.url.expose_secret().to_owned(),
+            buffer: settings.events.buffer,
+            poll_interval: Duration::from_millis(settings.events.poll_interval_ms.max(1)),
+        })
+        .map_err(StartupError::EventTail)?;
+        // Built (and its settings checked) even when this replica delivers nothing.
+        let delivery = delivery_service(&settings.webhooks, webhooks.clone())?;
+        let deliveries = if settings.webhooks.concurrency == 0 {
+            tracing::info!(
+                "TICKETS__WEBHOOKS__CONCURRENCY is 0: this replica delivers no webhooks"
+            );
+            None
+        } else {
+            Some(AbortOnDrop(tokio::spawn(webhooks::worker::run(
+                delivery,
+                WorkerSettings {
+                    concurrency: settings.webhooks.concurrency,
+                    poll_interval: Duration::from_millis(settings.webhooks.poll_interval_ms.max(1)),
+                },
+                draining.clone(),
+                feed.commits(),
+            ))))
+        };
         let state = web::Data::new(AppState {
             users,
             tickets,
@@ -133,12 +150,7 @@ impl Application {
             metrics: Metrics::new(pool.clone(), hashing),
             pool,
             draining: draining.clone(),
-            feed: EventTail::start(TailSettings {
-                url: settings.database.url.expose_secret().to_owned(),
-                buffer: settings.events.buffer,
-                poll_interval: Duration::from_millis(settings.events.poll_interval_ms.max(1)),
-            })
-            .map_err(StartupError::EventTail)?,
+            feed,
             events: settings.events.clone(),
         });
         let metrics_upkeep = AbortOnDrop(tokio::spawn(fold_metrics(state.clone())));

@@ -20,6 +20,9 @@
 //!   what it missed from the table up to the horizon, then takes live events after it.
 //! - **Sharing**: each event is handed out once, as one `Arc` that every stream
 //!   receives; the caller may choose what the `Arc` holds (see [`EventTail`]).
+//! - **Commits**: every notification heard is also passed on as it comes, before the
+//!   log is read ([`EventTail::commits`]), for whoever wants to know that a write has
+//!   just committed (the webhook worker: the same transaction queued its deliveries).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,7 +59,22 @@ pub struct EventTail<E = FeedEvent> {
     events: broadcast::Sender<Arc<E>>,
     /// The last event id handed out (0: none, the log was empty); `None` until known.
     horizon: watch::Receiver<Option<i64>>,
+    commits: watch::Sender<()>,
     task: JoinHandle<()>,
+}
+
+/// Wakes when a write has committed events (see [`EventTail::commits`]).
+pub struct Commits(watch::Receiver<()>);
+
+impl Commits {
+    /// Waits for a commit heard of since this was made or last returned; several
+    /// commits may end one wait. Also returns after the tail (re)connects, since
+    /// commits meanwhile went unheard. Never returns once the tail is gone.
+    pub async fn next(&mut self) {
+        if self.0.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// What the tail reads at once.
@@ -79,10 +97,18 @@ where
         config.application_name("tickets-event-tail");
         let (events, _) = broadcast::channel(settings.buffer.max(1));
         let (horizon_tx, horizon) = watch::channel(None);
-        let task = tokio::spawn(run(config, settings, events.clone(), horizon_tx));
+        let (commits, _) = watch::channel(());
+        let task = tokio::spawn(run(
+            config,
+            settings,
+            events.clone(),
+            horizon_tx,
+            commits.clone(),
+        ));
         Ok(Self {
             events,
             horizon,
+            commits,
             task,
         })
     }
@@ -108,6 +134,13 @@ impl<E> EventTail<E> {
         }
     }
 
+    /// Wakes at every commit the tail hears of, as soon as it hears of it: before the
+    /// tail reads the new events, and whether or not it may hand them out yet (a hole
+    /// before them holds those back, not the commit).
+    pub fn commits(&self) -> Commits {
+        Commits(self.commits.subscribe())
+    }
+
     /// How many streams listen now.
     pub fn listeners(&self) -> usize {
         self.events.receiver_count()
@@ -126,6 +159,7 @@ async fn run<E: From<FeedEvent>>(
     settings: TailSettings,
     events: broadcast::Sender<Arc<E>>,
     horizon: watch::Sender<Option<i64>>,
+    commits: watch::Sender<()>,
 ) {
     let mut tail = Tail::default();
     let mut backoff = Backoff::default();
@@ -135,6 +169,7 @@ async fn run<E: From<FeedEvent>>(
             &settings,
             &events,
             &horizon,
+            &commits,
             &mut tail,
             &mut backoff,
         )
@@ -192,6 +227,7 @@ async fn follow<E: From<FeedEvent>>(
     settings: &TailSettings,
     events: &broadcast::Sender<Arc<E>>,
     horizon: &watch::Sender<Option<i64>>,
+    commits: &watch::Sender<()>,
     tail: &mut Tail,
     backoff: &mut Backoff,
 ) -> Result<(), Failure> {
@@ -199,11 +235,16 @@ async fn follow<E: From<FeedEvent>>(
     let woken = Arc::new(Notify::new());
     let (lost_tx, mut lost) = tokio::sync::oneshot::channel::<String>();
     let wake = Arc::clone(&woken);
+    let committed = commits.clone();
     let driver = tokio::spawn(async move {
-        // Drives the socket; notifications only wake the reader, which reads the table.
+        // Drives the socket; notifications only wake the reader, which reads the table,
+        // and whoever waits for commits.
         let ended = loop {
             match poll_fn(|cx| connection.poll_message(cx)).await {
-                Some(Ok(AsyncMessage::Notification(_))) => wake.notify_one(),
+                Some(Ok(AsyncMessage::Notification(_))) => {
+                    wake.notify_one();
+                    committed.send_replace(());
+                }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => break e.to_string(),
                 None => break "connection closed".to_owned(),
@@ -217,6 +258,8 @@ async fn follow<E: From<FeedEvent>>(
         .await
         .map_err(Failure::db)?;
     tracing::info!("the event tail listens");
+    // Writes committed while the tail was not listening were not heard of.
+    commits.send_replace(());
     if tail.last.is_none() {
         tail.start_at_end(&client).await?;
         horizon.send_replace(tail.last);

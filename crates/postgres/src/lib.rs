@@ -29,7 +29,7 @@ mod webhooks;
 pub mod testing;
 
 pub use deadpool_postgres::Pool;
-pub use feed::{EventTail, TailSettings};
+pub use feed::{Commits, EventTail, TailSettings};
 pub use migrate::{run_migrations, MigrationError};
 pub use pool::{create_pool, ping, PoolSettings, PoolSetupError};
 pub use throttle::PgLoginFailureRepository;

@@ -646,3 +646,51 @@ async fn replicas_share_the_outbox_and_deliver_each_event_once() {
     assert_eq!(received.len(), 20, "no delivery made twice");
     drop(replica);
 }
+
+#[tokio::test]
+async fn a_delivery_starts_when_its_event_commits_not_at_the_next_poll() {
+    // The worker looks at the outbox on its own at start, before anything is queued,
+    // then once every ten minutes.
+    let app = spawn_app_with(|settings| {
+        settings.webhooks.allow_private_targets = true;
+        settings.webhooks.poll_interval_ms = 600_000;
+    })
+    .await;
+    let root = app.superuser().await;
+    let receiver = Receiver::start(|_| (204, None)).await;
+    create(&app, &root, &receiver.url("127.0.0.1"), &["ticket.created"]).await;
+    let customer = app.customer().await;
+
+    let ticket = app.open_ticket_id(&customer).await;
+    // Far below the poll interval, and far above what a delivery takes: only the
+    // commit's notification can bring it in time.
+    let deadline = Duration::from_secs(20);
+    let delivered = tokio::time::timeout(deadline, receiver.wait_for(1))
+        .await
+        .expect("the delivery came long before the next poll");
+    assert_eq!(delivered[0].json()["ticket_id"], ticket);
+}
+
+#[tokio::test]
+async fn a_replica_with_no_concurrency_delivers_nothing() {
+    let app = spawn_app_with(|settings| {
+        settings.webhooks.allow_private_targets = true;
+        settings.webhooks.poll_interval_ms = 20;
+        settings.webhooks.concurrency = 0;
+    })
+    .await;
+    let root = app.superuser().await;
+    let receiver = Receiver::start(|_| (204, None)).await;
+    let webhook = create(&app, &root, &receiver.url("127.0.0.1"), &["*"]).await;
+    let customer = app.customer().await;
+    app.open_ticket_id(&customer).await;
+
+    // Nothing can prove a negative in time; many polls and the commit's notification
+    // have passed by then.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(receiver.received().is_empty());
+    assert_eq!(
+        delivery_states(&app, id_field(&webhook)).await,
+        ["pending", "pending"]
+    );
+}
