@@ -9,6 +9,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use domain::{Caller, UserId};
 use futures_util::future::LocalBoxFuture;
 
+use crate::auth::TokenSubject;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -39,11 +40,15 @@ pub(crate) fn request_token(req: &HttpRequest) -> Option<String> {
 impl AppState {
     /// Verifies a token and loads its user afresh.
     pub async fn caller_from_token(&self, token: &str) -> Result<Caller, ApiError> {
-        let subject = self
-            .tokens
-            .verify(token)
-            .map_err(|_| ApiError::invalid_token())?;
+        let subject = self.token_subject(token)?;
         self.current_caller(subject.user).await
+    }
+
+    /// Whom a valid token was issued for; `401` for any other token.
+    fn token_subject(&self, token: &str) -> Result<TokenSubject, ApiError> {
+        self.tokens
+            .verify(token)
+            .map_err(|_| ApiError::invalid_token())
     }
 
     /// The user as they are now, if they may still call.
@@ -148,10 +153,7 @@ impl FromRequest for ClaimedCaller {
         let found = state_and_token(req);
         Box::pin(async move {
             let (state, token) = found?;
-            let subject = state
-                .tokens
-                .verify(&token)
-                .map_err(|_| ApiError::invalid_token())?;
+            let subject = state.token_subject(&token)?;
             Ok(match subject.role {
                 Some(role) => ClaimedCaller {
                     caller: Caller {
