@@ -10,6 +10,7 @@
 //! macros therefore record nothing here: call the methods of [`Metrics`] (held by
 //! `AppState`).
 
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use actix_web::body::MessageBody;
@@ -21,7 +22,7 @@ use metrics::{Gauge, Key, KeyName, Label, Level, Metadata, Recorder, SharedStrin
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
-use postgres_adapter::Pool;
+use postgres_adapter::{Pool, WeakPool};
 
 use crate::auth::HashingLoad;
 use crate::error::{ApiError, ProblemCode};
@@ -58,7 +59,9 @@ static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, 
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
-    pool: Pool,
+    /// Every pool of the process (the workers' and the background one), held weakly:
+    /// a worker that ends takes its pool with it.
+    pools: Mutex<Vec<WeakPool>>,
     hashing: HashingLoad,
     db_idle: Gauge,
     db_used: Gauge,
@@ -72,8 +75,9 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// The metrics of one application, sampling `pool` and `hashing` at each scrape.
-    pub fn new(pool: Pool, hashing: HashingLoad) -> Self {
+    /// The metrics of one application, sampling `pool` (and those [`Self::watch_pool`]
+    /// adds) and `hashing` at each scrape.
+    pub fn new(pool: &Pool, hashing: HashingLoad) -> Self {
         let recorder = match PrometheusBuilder::new().set_buckets_for_metric(
             Matcher::Full(REQUEST_DURATION.to_owned()),
             &DURATION_BUCKETS,
@@ -100,7 +104,7 @@ impl Metrics {
             webhook_deliveries_failed: gauge(WEBHOOK_DELIVERIES_FAILED, vec![]),
             handle: recorder.handle(),
             recorder,
-            pool,
+            pools: Mutex::new(vec![pool.weak()]),
             hashing,
         }
     }
@@ -108,15 +112,36 @@ impl Metrics {
     /// Every series in the Prometheus text format, with the pool and the hashing queue
     /// sampled now.
     pub fn render(&self) -> String {
-        let pool = self.pool.status();
-        self.db_idle.set(pool.available as f64);
-        self.db_used
-            .set(pool.size.saturating_sub(pool.available) as f64);
-        self.db_max.set(pool.max_size as f64);
-        self.db_pending.set(pool.waiting as f64);
+        let (mut idle, mut used, mut max, mut waiting) = (0, 0, 0, 0);
+        {
+            let mut pools = self.pools.lock().unwrap_or_else(PoisonError::into_inner);
+            pools.retain(|weak| match weak.upgrade() {
+                Some(pool) => {
+                    let status = pool.status();
+                    idle += status.available;
+                    used += status.size.saturating_sub(status.available);
+                    max += status.max_size;
+                    waiting += status.waiting;
+                    true
+                }
+                None => false,
+            });
+        }
+        self.db_idle.set(idle as f64);
+        self.db_used.set(used as f64);
+        self.db_max.set(max as f64);
+        self.db_pending.set(waiting as f64);
         self.hashes_running.set(self.hashing.running() as f64);
         self.hashes_waiting.set(self.hashing.waiting() as f64);
         self.handle.render()
+    }
+
+    /// Counts `pool` in the connection gauges too, for as long as it lives.
+    pub fn watch_pool(&self, pool: &Pool) {
+        self.pools
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(pool.weak());
     }
 
     /// Folds recorded durations into their buckets (see [`UPKEEP_INTERVAL`]).

@@ -106,7 +106,11 @@ impl ServerSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct DatabaseSettings {
     pub url: SecretString,
+    /// The connections that serve requests, split among the workers (see
+    /// [`DatabaseSettings::worker_pool_sizes`]).
     pub pool_max_size: usize,
+    /// The connections of the background work (webhook deliveries, upkeep, gauges).
+    pub background_pool_max_size: usize,
     pub pool_wait_timeout_ms: u64,
     pub pool_create_timeout_ms: u64,
     pub pool_recycle_timeout_ms: u64,
@@ -171,6 +175,8 @@ pub enum SettingsError {
     CorsOrigin(String),
     #[error("TICKETS__SERVER__METRICS_PORT must differ from TICKETS__SERVER__PORT ({0})")]
     MetricsPortTaken(u16),
+    #[error("TICKETS__DATABASE__{0} must be at least 1")]
+    EmptyPool(&'static str),
 }
 
 impl Settings {
@@ -249,6 +255,12 @@ impl Settings {
                 timeout: self.server.shutdown_timeout_secs,
             });
         }
+        if self.database.pool_max_size == 0 {
+            return Err(SettingsError::EmptyPool("POOL_MAX_SIZE"));
+        }
+        if self.database.background_pool_max_size == 0 {
+            return Err(SettingsError::EmptyPool("BACKGROUND_POOL_MAX_SIZE"));
+        }
         self.webhooks.retry_delays()?;
         let timeout = crate::webhooks::ATTEMPT_TIMEOUT.as_secs();
         if self.webhooks.lease_secs <= timeout {
@@ -315,10 +327,32 @@ fn optional_port<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u1
 }
 
 impl DatabaseSettings {
+    /// The pool of the background work, which also applies the migrations.
     pub fn pool_settings(&self) -> postgres_adapter::PoolSettings {
+        self.pool_of(self.background_pool_max_size)
+    }
+
+    /// The pool of one worker, of `max_size` connections (see
+    /// [`Self::worker_pool_sizes`]).
+    pub fn worker_pool_settings(&self, max_size: usize) -> postgres_adapter::PoolSettings {
+        self.pool_of(max_size)
+    }
+
+    /// `pool_max_size` split among `workers` as evenly as whole connections allow,
+    /// the first workers taking the remainder; every worker has at least one, so that
+    /// more workers than connections means more connections than `pool_max_size`.
+    pub fn worker_pool_sizes(&self, workers: usize) -> Vec<usize> {
+        let workers = workers.max(1);
+        let (each, remainder) = (self.pool_max_size / workers, self.pool_max_size % workers);
+        (0..workers)
+            .map(|worker| (each + usize::from(worker < remainder)).max(1))
+            .collect()
+    }
+
+    fn pool_of(&self, max_size: usize) -> postgres_adapter::PoolSettings {
         postgres_adapter::PoolSettings {
             url: self.url.expose_secret().to_owned(),
-            max_size: self.pool_max_size,
+            max_size,
             wait_timeout: Duration::from_millis(self.pool_wait_timeout_ms),
             create_timeout: Duration::from_millis(self.pool_create_timeout_ms),
             recycle_timeout: Duration::from_millis(self.pool_recycle_timeout_ms),
@@ -354,6 +388,17 @@ mod tests {
                 .expect("the default delays parse"),
             RetryDelays::default()
         );
+    }
+
+    #[test]
+    fn the_request_connections_are_split_among_the_workers() {
+        let mut database = Settings::defaults().expect("defaults").database;
+        database.pool_max_size = 16;
+        assert_eq!(database.worker_pool_sizes(1), [16]);
+        assert_eq!(database.worker_pool_sizes(0), [16]);
+        assert_eq!(database.worker_pool_sizes(3), [6, 5, 5]);
+        database.pool_max_size = 2;
+        assert_eq!(database.worker_pool_sizes(3), [1, 1, 1]);
     }
 
     #[test]

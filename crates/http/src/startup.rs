@@ -3,6 +3,7 @@
 //! service through [`Application::build`].
 
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -95,15 +96,16 @@ impl Application {
             .map_err(StartupError::Hasher)?,
         );
         let hashing = hasher.load();
-        let (users, tickets) = services(&pool, hasher);
+        let (users, tickets) = services(&pool, hasher.clone());
         let auth = &settings.auth;
+        let throttle_policy = ThrottlePolicy::new(
+            auth.login_max_failures_per_account,
+            auth.login_max_failures_per_address,
+            Duration::from_secs(auth.login_failure_window_secs),
+        );
         let throttle = LoginThrottle::new(
             Arc::new(PgLoginFailureRepository::new(pool.clone())),
-            ThrottlePolicy::new(
-                auth.login_max_failures_per_account,
-                auth.login_max_failures_per_address,
-                Duration::from_secs(auth.login_failure_window_secs),
-            ),
+            throttle_policy,
         );
         let upkeep = upkeep(&settings, &tickets, &throttle);
         let secret = jwt_secret(settings.auth.jwt_secret.as_ref());
@@ -133,24 +135,26 @@ impl Application {
                 feed.commits(),
             ))))
         };
+        // The background work's state; each worker gets its own copy on a pool of its
+        // own (`WorkerStates`).
         let state = web::Data::new(AppState {
             users,
             tickets,
             webhooks: WebhookService::new(webhooks),
-            tokens: Tokens::new(
+            tokens: Arc::new(Tokens::new(
                 secret.expose_secret().as_bytes(),
                 &auth.issuer,
                 &auth.audience,
                 Duration::from_secs(auth.token_ttl_secs),
-            ),
+            )),
             throttle,
-            cursors: CursorCodec::new(secret.expose_secret().as_bytes()),
+            cursors: Arc::new(CursorCodec::new(secret.expose_secret().as_bytes())),
             staff_api_key: auth.staff_api_key.clone(),
             secure_cookies: settings.server.https,
-            metrics: Metrics::new(pool.clone(), hashing),
+            metrics: Arc::new(Metrics::new(&pool, hashing)),
             pool,
             draining: draining.clone(),
-            feed,
+            feed: Arc::new(feed),
             events: settings.events.clone(),
         });
         let metrics_upkeep = AbortOnDrop(tokio::spawn(fold_metrics(state.clone())));
@@ -167,9 +171,21 @@ impl Application {
             )?),
             None => None,
         };
-        let mut server = HttpServer::new(move || {
+        let workers = match settings.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            configured => configured,
+        };
+        let worker_states = Arc::new(WorkerStates {
+            template: AppState::clone(&state),
+            hasher,
+            throttle_policy,
+            pool_sizes: settings.database.worker_pool_sizes(workers),
+            database: settings.database.clone(),
+            started: AtomicUsize::new(0),
+        });
+        let server = HttpServer::new(move || {
             App::new()
-                .app_data(state.clone())
+                .app_data(worker_states.next())
                 .wrap(
                     DefaultHeaders::new()
                         .add(("Cache-Control", "no-store"))
@@ -198,10 +214,8 @@ impl Application {
         // Stopping is ours (see `shutdown`): the drain comes first and takes its part
         // of the shutdown timeout.
         .disable_signals()
-        .shutdown_timeout(settings.server.graceful_stop_secs());
-        if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
-        }
+        .shutdown_timeout(settings.server.graceful_stop_secs())
+        .workers(workers);
         let server = server.listen(listener).map_err(listen_failed(port))?.run();
         tracing::info!(port, "listening");
         Ok(Self {
@@ -457,6 +471,60 @@ fn hashing_permits(configured: usize) -> usize {
     }
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     cpus.saturating_sub(1).max(1)
+}
+
+/// Makes each actix-web worker's state: the shared parts of `template`, and services
+/// on a pool of the worker's own, whose connections its thread drives (see
+/// `postgres_adapter::create_worker_pool`): a request's statements then never wait for
+/// another thread. The pools split `database.pool_max_size` among the workers.
+struct WorkerStates {
+    template: AppState,
+    hasher: Arc<BcryptHasher>,
+    throttle_policy: ThrottlePolicy,
+    /// Each worker's share of the connections, in the order the workers start.
+    pool_sizes: Vec<usize>,
+    database: DatabaseSettings,
+    /// Workers started so far; one that actix-web restarts (after a panic) counts again.
+    started: AtomicUsize,
+}
+
+impl WorkerStates {
+    /// Called once by each worker, on its own thread, as it starts.
+    fn next(&self) -> web::Data<AppState> {
+        let started = self.started.fetch_add(1, Ordering::Relaxed);
+        // A restarted worker takes the smallest share, so that the total stays within
+        // `pool_max_size` plus the restarted workers' shares.
+        let size = self
+            .pool_sizes
+            .get(started)
+            .or(self.pool_sizes.last())
+            .copied()
+            .unwrap_or(1);
+        let mut state = self.template.clone();
+        match postgres_adapter::create_worker_pool(&self.database.worker_pool_settings(size)) {
+            Ok(pool) => {
+                let (users, tickets) = services(&pool, self.hasher.clone());
+                state.users = users;
+                state.tickets = tickets;
+                state.webhooks =
+                    WebhookService::new(Arc::new(PgWebhookRepository::new(pool.clone())));
+                state.throttle = LoginThrottle::new(
+                    Arc::new(PgLoginFailureRepository::new(pool.clone())),
+                    self.throttle_policy,
+                );
+                state.metrics.watch_pool(&pool);
+                state.pool = pool;
+            }
+            // The same settings made the background pool, so this does not happen; if
+            // it did, the worker would serve on the background pool, whose connections
+            // outlive every worker.
+            Err(e) => tracing::error!(
+                error = %error_chain(&e),
+                "cannot build a worker's pool; it shares the background pool"
+            ),
+        }
+        web::Data::new(state)
+    }
 }
 
 /// The domain's services on the PostgreSQL adapter.

@@ -1,5 +1,7 @@
 //! The one application state value that every handler receives.
 
+use std::sync::Arc;
+
 use domain::throttle::LoginThrottle;
 use domain::tickets::TicketService;
 use domain::users::UserService;
@@ -14,24 +16,28 @@ use crate::settings::EventSettings;
 use crate::shutdown::Draining;
 use crate::sse::LiveEvent;
 
+/// Each actix-web worker has its own (see `startup`): the services and the pool that
+/// serve requests are the worker's, whose thread drives their connections; the rest is
+/// shared by every worker.
+#[derive(Clone)]
 pub struct AppState {
     pub users: UserService,
     pub tickets: TicketService,
     pub webhooks: WebhookService,
-    pub tokens: Tokens,
+    pub tokens: Arc<Tokens>,
     pub throttle: LoginThrottle,
-    pub cursors: CursorCodec,
+    pub cursors: Arc<CursorCodec>,
     /// Registration of staff by key is off when `None`.
     pub staff_api_key: Option<SecretString>,
     /// Mark the login cookie `Secure` (the service is reached over HTTPS).
     pub secure_cookies: bool,
-    /// For the readiness probe.
+    /// The worker's pool, for the readiness probe.
     pub pool: Pool,
     /// Set once the service stops: readiness then answers 503, and streams end.
     pub draining: Draining,
     /// The tail of the event log, which feeds the live streams.
-    pub feed: EventTail<LiveEvent>,
+    pub feed: Arc<EventTail<LiveEvent>>,
     pub events: EventSettings,
     /// What `GET /metrics` renders.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
 }

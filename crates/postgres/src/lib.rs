@@ -28,10 +28,10 @@ mod webhooks;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
-pub use deadpool_postgres::Pool;
+pub use deadpool_postgres::{Pool, WeakPool};
 pub use feed::{Commits, EventTail, TailSettings};
 pub use migrate::{run_migrations, MigrationError};
-pub use pool::{create_pool, ping, PoolSettings, PoolSetupError};
+pub use pool::{create_pool, create_worker_pool, ping, PoolSettings, PoolSetupError};
 pub use throttle::PgLoginFailureRepository;
 pub use tickets::PgTicketRepository;
 pub use users::PgUserRepository;

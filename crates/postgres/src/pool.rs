@@ -43,12 +43,33 @@ pub enum PoolSetupError {
     Build(#[source] deadpool_postgres::BuildError),
 }
 
-/// Builds the pool without connecting: connections open on first use, so the server
-/// may start before the database is up (readiness reports it until then).
+/// Builds a pool whose connections live on the runtime that builds it (see
+/// [`ConnectOnOwnRuntime`]), for work shared between threads: the background tasks, or
+/// a pool that several actix-web workers share. Builds without connecting: connections
+/// open on first use, so the server may start before the database is up (readiness
+/// reports it until then).
 ///
 /// # Errors
 /// When the URL does not parse or the pool settings are unusable.
 pub fn create_pool(settings: &PoolSettings) -> Result<Pool, PoolSetupError> {
+    build_pool(settings, Handle::try_current().ok())
+}
+
+/// Builds a pool for one actix-web worker alone: each connection's socket is driven by
+/// the runtime of the task that opened it, the worker's own, so that a request and its
+/// statements run on one thread without a hand-off to another for every round trip
+/// (measured in issue 10: the hand-offs to the one thread that drove every connection
+/// cost more CPU than the statements). The pool dies with its worker, which has then
+/// drained its own requests; no other worker may use it (that is what [`create_pool`]
+/// is for).
+///
+/// # Errors
+/// As [`create_pool`].
+pub fn create_worker_pool(settings: &PoolSettings) -> Result<Pool, PoolSetupError> {
+    build_pool(settings, None)
+}
+
+fn build_pool(settings: &PoolSettings, runtime: Option<Handle>) -> Result<Pool, PoolSetupError> {
     if settings.max_size == 0 {
         return Err(PoolSetupError::ZeroMaxSize);
     }
@@ -61,9 +82,7 @@ pub fn create_pool(settings: &PoolSettings) -> Result<Pool, PoolSetupError> {
     }
     let manager = Manager::from_connect(
         pg_config,
-        ConnectOnOwnRuntime {
-            runtime: Handle::try_current().ok(),
-        },
+        ConnectOnOwnRuntime { runtime },
         ManagerConfig {
             // `Fast` only checks that the socket is open; a connection the server
             // dropped surfaces as one failed query (503) and is then discarded.
@@ -90,8 +109,8 @@ pub fn create_pool(settings: &PoolSettings) -> Result<Pool, PoolSetupError> {
 /// committed). The pool is built on the main runtime, which lives until the process
 /// ends, so connections opened there survive any one worker.
 struct ConnectOnOwnRuntime {
-    /// `None` when the pool was built outside a runtime: connections then open on the
-    /// caller's runtime, as deadpool does by default.
+    /// `None` for a worker's pool, or when the pool was built outside a runtime:
+    /// connections then open on the caller's runtime, as deadpool does by default.
     runtime: Option<Handle>,
 }
 
