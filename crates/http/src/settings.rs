@@ -84,6 +84,9 @@ pub struct ServerSettings {
     /// Serve `/metrics` on this port instead of the main one.
     #[serde(default, deserialize_with = "optional_port")]
     pub metrics_port: Option<u16>,
+    /// Record request metrics and serve `/metrics`; off, neither (`just bench` measures
+    /// what they cost with it).
+    pub metrics: bool,
 }
 
 impl ServerSettings {
@@ -175,6 +178,8 @@ pub enum SettingsError {
     CorsOrigin(String),
     #[error("TICKETS__SERVER__METRICS_PORT must differ from TICKETS__SERVER__PORT ({0})")]
     MetricsPortTaken(u16),
+    #[error("TICKETS__SERVER__METRICS_PORT is set, but TICKETS__SERVER__METRICS is false")]
+    MetricsPortWithoutMetrics,
     #[error("TICKETS__DATABASE__{0} must be at least 1")]
     EmptyPool(&'static str),
 }
@@ -279,6 +284,9 @@ impl Settings {
         }
         if self.server.port != 0 && self.server.metrics_port == Some(self.server.port) {
             return Err(SettingsError::MetricsPortTaken(self.server.port));
+        }
+        if !self.server.metrics && self.server.metrics_port.is_some() {
+            return Err(SettingsError::MetricsPortWithoutMetrics);
         }
         Ok(self)
     }

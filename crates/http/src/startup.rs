@@ -159,6 +159,7 @@ impl Application {
         });
         let metrics_upkeep = AbortOnDrop(tokio::spawn(fold_metrics(state.clone())));
         let metrics_apart = settings.server.metrics_port.is_some();
+        let metrics_on = settings.server.metrics;
         let compression = settings.server.compression;
         let cors_origins = settings.server.cors_origins();
 
@@ -201,11 +202,11 @@ impl Application {
                     CorsPolicy::new(&cors_origins),
                 ))
                 .wrap(from_fn(shutdown::close_connections_while_draining))
-                .wrap(from_fn(metrics::record))
+                .wrap(Condition::new(metrics_on, from_fn(metrics::record)))
                 .wrap(from_fn(request_id::request_id))
                 .configure(routes::configure)
                 .configure(|cfg| {
-                    if !metrics_apart {
+                    if metrics_on && !metrics_apart {
                         routes::configure_metrics(cfg);
                     }
                 })

@@ -223,3 +223,13 @@ async fn metrics_need_no_token_and_can_move_to_a_port_of_their_own() {
     assert_eq!(head.status(), 200);
     assert!(head.bytes().await.expect("an answer").is_empty());
 }
+
+#[tokio::test]
+async fn metrics_can_be_turned_off() {
+    let app = spawn_app_with(|settings| settings.server.metrics = false).await;
+
+    let health = send(app.request(Method::GET, "/health/live")).await;
+    assert_eq!(health.status(), 200);
+    let metrics = send(app.request(Method::GET, "/metrics")).await;
+    assert_problem(metrics, 404, "not_found").await;
+}
