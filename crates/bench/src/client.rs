@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST, LINK};
+use hyper::header::{HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_TYPE, HOST, LINK};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -17,6 +17,8 @@ pub struct Client {
     sender: SendRequest<Full<Bytes>>,
     host: HeaderValue,
     addr: SocketAddr,
+    /// Sent as `Accept-Encoding` with every request; none when `None`.
+    accept_encoding: Option<HeaderValue>,
 }
 
 pub struct Reply {
@@ -28,6 +30,15 @@ pub struct Reply {
 
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Result<Self, Error> {
+        Self::connect_accepting(addr, None).await
+    }
+
+    /// A connection whose requests accept the response codings `accept_encoding`
+    /// (their bodies are read as they come, not decoded).
+    pub async fn connect_accepting(
+        addr: SocketAddr,
+        accept_encoding: Option<HeaderValue>,
+    ) -> Result<Self, Error> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
@@ -39,12 +50,13 @@ impl Client {
             sender,
             host: HeaderValue::from_str(&addr.to_string())?,
             addr,
+            accept_encoding,
         })
     }
 
     /// Replaces the connection with a new one, after a transport error.
     pub async fn reconnect(&mut self) -> Result<(), Error> {
-        *self = Self::connect(self.addr).await?;
+        *self = Self::connect_accepting(self.addr, self.accept_encoding.take()).await?;
         Ok(())
     }
 
@@ -62,6 +74,9 @@ impl Client {
             .header(HOST, self.host.clone());
         if let Some(token) = token {
             request = request.header(AUTHORIZATION, token.clone());
+        }
+        if let Some(accepted) = &self.accept_encoding {
+            request = request.header(ACCEPT_ENCODING, accepted.clone());
         }
         let body = match json {
             Some(json) => {

@@ -103,6 +103,7 @@ impl Workload {
 /// Sends `call` on `client` (reconnecting after a transport error) and records it.
 async fn exchange(
     addr: SocketAddr,
+    accept_encoding: Option<&'static str>,
     client: &mut Option<Client>,
     label: &'static str,
     call: Call,
@@ -110,7 +111,7 @@ async fn exchange(
 ) -> Result<(), Error> {
     let connection = match client {
         Some(connection) => connection,
-        None => client.insert(Client::connect(addr).await?),
+        None => client.insert(connect(addr, accept_encoding).await?),
     };
     let started = Instant::now();
     let outcome = connection
@@ -139,6 +140,22 @@ pub async fn mixed(
     closed_loop(addr, workload, connections, duration, seed, &mix::MIX).await
 }
 
+/// [`mixed`] with every request accepting the response codings `accept_encoding`.
+pub async fn mixed_accepting(
+    addr: SocketAddr,
+    workload: Arc<Workload>,
+    connections: usize,
+    duration: Duration,
+    seed: u64,
+    accept_encoding: &'static str,
+) -> Result<Recorder, Error> {
+    let traffic = Traffic {
+        accept_encoding: Some(accept_encoding),
+        ..Traffic::back_to_back(&mix::MIX)
+    };
+    drive(addr, workload, connections, duration, seed, traffic).await
+}
+
 /// Only `GET /tickets/{id}`, as fast as `connections` connections go: the mix's readers
 /// of one ticket (customers their own, staff any), for the bare server's comparison.
 pub async fn get_ticket(
@@ -160,7 +177,8 @@ pub async fn closed_loop(
     seed: u64,
     shares: &'static [Share],
 ) -> Result<Recorder, Error> {
-    drive(addr, workload, connections, duration, seed, shares, None).await
+    let traffic = Traffic::back_to_back(shares);
+    drive(addr, workload, connections, duration, seed, traffic).await
 }
 
 /// `GET /tickets/{id}` at a steady `rate` per second in total, spread over
@@ -174,36 +192,66 @@ pub async fn probe(
     duration: Duration,
 ) -> Result<Recorder, Error> {
     let period = Duration::from_secs_f64(connections as f64 / f64::from(rate.max(1)));
+    let traffic = Traffic {
+        period: Some(period),
+        ..Traffic::back_to_back(&mix::PROBE)
+    };
     drive(
         addr,
         workload,
         connections,
         duration,
         u64::from(rate),
-        &mix::PROBE,
-        Some(period),
+        traffic,
     )
     .await
 }
 
-/// Requests drawn from `shares` on `connections` connections until `duration` is
-/// over: back to back, or one per `period` on each connection.
+/// What a load's connections send, and how often.
+struct Traffic {
+    shares: &'static [Share],
+    /// One request per period on each connection; back to back when `None`.
+    period: Option<Duration>,
+    /// The `Accept-Encoding` of every request; none when `None`.
+    accept_encoding: Option<&'static str>,
+}
+
+impl Traffic {
+    fn back_to_back(shares: &'static [Share]) -> Self {
+        Self {
+            shares,
+            period: None,
+            accept_encoding: None,
+        }
+    }
+}
+
+async fn connect(addr: SocketAddr, accept_encoding: Option<&'static str>) -> Result<Client, Error> {
+    Client::connect_accepting(addr, accept_encoding.map(HeaderValue::from_static)).await
+}
+
+/// Requests drawn from the traffic's shares on `connections` connections until
+/// `duration` is over.
 async fn drive(
     addr: SocketAddr,
     workload: Arc<Workload>,
     connections: usize,
     duration: Duration,
     seed: u64,
-    shares: &'static [Share],
-    period: Option<Duration>,
+    traffic: Traffic,
 ) -> Result<Recorder, Error> {
+    let Traffic {
+        shares,
+        period,
+        accept_encoding,
+    } = traffic;
     let deadline = Instant::now() + duration;
     let tasks: Vec<_> = (0..connections)
         .map(|index| {
             let workload = workload.clone();
             tokio::spawn(async move {
                 let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(1_000_003) + index as u64);
-                let mut client = Some(Client::connect(addr).await?);
+                let mut client = Some(connect(addr, accept_encoding).await?);
                 let mut recorder = Recorder::default();
                 let mut ticks = match period {
                     Some(period) => {
@@ -223,7 +271,15 @@ async fn drive(
                     let share = mix::pick(shares, &mut rng);
                     let call = workload.call(&mut rng, share);
                     let label = share.endpoint.label();
-                    exchange(addr, &mut client, label, call, &mut recorder).await?;
+                    exchange(
+                        addr,
+                        accept_encoding,
+                        &mut client,
+                        label,
+                        call,
+                        &mut recorder,
+                    )
+                    .await?;
                 }
                 Ok::<_, Error>(recorder)
             })

@@ -25,6 +25,7 @@ mod fixtures;
 mod load;
 mod machine;
 mod mix;
+mod overheads;
 mod pages;
 mod pgbench;
 mod placement;

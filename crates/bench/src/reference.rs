@@ -7,15 +7,13 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::sync::Arc;
 
 use crate::config::Config;
-use crate::load::{self, Workload};
+use crate::load;
 use crate::mix::Endpoint;
-use crate::placement::Placement;
 use crate::report::{latency, median_duration, median_f64, thousands, Table};
 use crate::server::Server;
-use crate::suite::{measured_round, LoadRound, WORK_DIR};
+use crate::suite::{measured_round, Beside, LoadRound, WORK_DIR};
 use crate::Error;
 
 pub struct ReferenceRound {
@@ -30,16 +28,18 @@ impl ReferenceRound {
     }
 }
 
-/// Starts the bare server on `database_url`, warms both up, runs the rounds, stops it.
-pub fn run(
-    config: &Config,
-    placement: &Placement,
-    runtime: &tokio::runtime::Runtime,
-    service: &Server,
-    workload: &Arc<Workload>,
-    database_url: &str,
-    dataset: &str,
-) -> Result<Vec<ReferenceRound>, Error> {
+/// Starts the bare server on the suite's database, warms both up, runs the rounds,
+/// stops it.
+pub fn run(beside: &Beside<'_>) -> Result<Vec<ReferenceRound>, Error> {
+    let Beside {
+        config,
+        placement,
+        runtime,
+        service,
+        workload,
+        database_url,
+        dataset,
+    } = *beside;
     let log = Path::new(WORK_DIR).join(format!("bare-server-{dataset}.log"));
     let mut bare = Server::start_bare(config, placement, database_url, &log)?;
     runtime.block_on(bare.ready())?;

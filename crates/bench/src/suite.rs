@@ -15,6 +15,7 @@ use crate::fixtures::Fixtures;
 use crate::load::{self, Workload, LOGIN};
 use crate::machine::{CpuCounters, Machine};
 use crate::mix::Endpoint;
+use crate::overheads::{self, OverheadRound};
 use crate::pages::{self, ListPages, PageLatency};
 use crate::pgbench::{self, Pgbench};
 use crate::placement::Placement;
@@ -98,6 +99,8 @@ pub struct SuiteResults<'a> {
     pub peak_rss: u64,
     /// `GET /tickets/{id}` on the service and on the bare reference server.
     pub reference: Vec<ReferenceRound>,
+    /// The mixed workload without metrics, and compressing.
+    pub overheads: Vec<OverheadRound>,
     /// Statements per request, or why they could not be counted.
     pub statements: Result<Counted, String>,
     pub pages: Vec<PageLatency>,
@@ -168,15 +171,17 @@ pub fn run(config: &Config, placement: &Placement, size: &Size) -> Result<(), Er
     }
     let peak_rss = server.peak_rss()?;
     let db = dataset::database(config, size)?;
-    let reference = reference::run(
+    let beside = Beside {
         config,
         placement,
-        &runtime,
-        &server,
-        &workload,
-        db.url(),
-        size.name,
-    )?;
+        runtime: &runtime,
+        service: &server,
+        workload: &workload,
+        database_url: db.url(),
+        dataset: size.name,
+    };
+    let reference = reference::run(&beside)?;
+    let overheads = overheads::run(&beside)?;
 
     let staff = workload
         .sessions
@@ -261,6 +266,7 @@ pub fn run(config: &Config, placement: &Placement, size: &Size) -> Result<(), Er
         pgbench: pg_rounds,
         peak_rss,
         reference,
+        overheads,
         statements,
         pages: page_results,
         hash_time,
@@ -274,6 +280,19 @@ pub fn run(config: &Config, placement: &Placement, size: &Size) -> Result<(), Er
         other => format!("bench/RESULTS-{other}.md"),
     };
     crate::report::publish(Path::new(&file), &suite_report::render(&results)?)
+}
+
+/// What a comparison with another server beside the suite's needs: the suite's
+/// server, its load and its database.
+pub struct Beside<'a> {
+    pub config: &'a Config,
+    pub placement: &'a Placement,
+    pub runtime: &'a tokio::runtime::Runtime,
+    pub service: &'a Server,
+    pub workload: &'a Arc<Workload>,
+    pub database_url: &'a str,
+    /// The dataset's name, for the other server's log.
+    pub dataset: &'a str,
 }
 
 /// A seeded dataset and the release server on it, its users logged in.
@@ -474,6 +493,13 @@ pub fn all_recorders<'r>(results: &'r SuiteResults<'_>) -> Vec<&'r Recorder> {
     all.extend(results.mixed.iter().map(|r| &r.recorder));
     for round in &results.reference {
         all.extend([&round.service.recorder, &round.bare.recorder]);
+    }
+    for round in &results.overheads {
+        all.extend([
+            &round.measured.recorder,
+            &round.without_metrics.recorder,
+            &round.compressing.recorder,
+        ]);
     }
     all.extend(results.logins.iter().map(|r| &r.recorder));
     for round in &results.interference {

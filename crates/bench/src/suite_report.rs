@@ -11,7 +11,7 @@ use crate::report::{
 };
 use crate::suite::{all_recorders, login_rate, SuiteResults};
 use crate::Error;
-use crate::{reference, statements};
+use crate::{overheads, reference, statements};
 
 /// Issue 3's targets.
 const MIN_CEILING_SHARE: f64 = 0.5;
@@ -21,6 +21,7 @@ const MAX_RSS_BYTES: u64 = 64 * 1024 * 1024;
 const MIN_REFERENCE_SHARE: f64 = 0.85;
 const MIN_CEILING_SHARE_ISSUE_10: f64 = 0.9;
 const MAX_P99: Duration = Duration::from_millis(10);
+const MAX_METRICS_COST: f64 = 0.03;
 
 pub fn render(r: &SuiteResults<'_>) -> Result<String, Error> {
     let c = r.config;
@@ -141,6 +142,7 @@ pub fn render(r: &SuiteResults<'_>) -> Result<String, Error> {
     )?;
 
     out.push_str(&reference::section(c, &r.reference)?);
+    out.push_str(&overheads::section(c, &r.overheads)?);
     out.push_str(&statements::section(&r.statements)?);
 
     writeln!(
@@ -253,6 +255,12 @@ pub fn render(r: &SuiteResults<'_>) -> Result<String, Error> {
         "p99 of `GET /tickets/{id}` during logins ≤ 3× without".to_owned(),
         format!("{slowdown:.2}×"),
         verdict(slowdown <= MAX_LOGIN_SLOWDOWN).to_owned(),
+    ]);
+    let metrics_cost = overheads::metrics_cost(&r.overheads);
+    table.row(&[
+        "metrics cost ≤ 3% of the mixed workload's throughput".to_owned(),
+        format!("{:.1}%", metrics_cost * 100.0),
+        verdict(metrics_cost <= MAX_METRICS_COST).to_owned(),
     ]);
     table.row(&[
         "peak RSS under the mixed load ≤ 64 MiB".to_owned(),
