@@ -13,7 +13,11 @@
 //!
 //! A live event reaches every open stream, so what a stream does per event is kept to
 //! deciding whether its caller may see it and queueing the event's shared frame
-//! ([`crate::sse`]); everything else a stream waits on is set up once per stream.
+//! ([`crate::sse`]); everything else a stream waits on is set up once per stream. And a
+//! stream that has just sent rests for `events.coalesce_ms` before it takes the next
+//! events, all that came meanwhile at once: under a stream of events, each open stream
+//! then wakes, and its connection writes, once per rest instead of once per event (a
+//! lone event still goes out at once).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,8 +27,10 @@ use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use domain::feed::{FeedFilter, FeedStart};
 use domain::{Caller, EventId, RepositoryErrorKind, TicketId};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ErrorKind};
@@ -150,6 +156,7 @@ pub async fn events(
         sender,
         send_timeout: Duration::from_secs(settings.send_timeout_secs.max(1)),
         recheck: Duration::from_secs(settings.recheck_secs.max(1)),
+        coalesce: Duration::from_millis(settings.coalesce_ms),
         _open: state.metrics.sse_stream_opened(),
     };
     tokio::spawn(stream.run(start, horizon, live));
@@ -167,6 +174,8 @@ struct Stream {
     sender: mpsc::Sender<Bytes>,
     send_timeout: Duration,
     recheck: Duration,
+    /// How long the stream rests after it sent, gathering the events that come.
+    coalesce: Duration,
     /// Counted in `sse_streams_open` for as long as the task feeding the stream lives.
     _open: OpenStream,
 }
@@ -217,7 +226,9 @@ impl Stream {
         // is shared by every stream.
         let draining = self.state.draining.started();
         let client_gone = self.sender.closed();
-        tokio::pin!(draining, client_gone);
+        let rest = tokio::time::sleep(Duration::ZERO);
+        let mut resting = false;
+        tokio::pin!(draining, client_gone, rest);
         loop {
             tokio::select! {
                 biased;
@@ -228,22 +239,54 @@ impl Stream {
                         return end;
                     }
                 }
-                received = live.recv() => match received {
-                    Ok(event) => {
-                        let id = event.feed.event.id.get();
-                        if id <= last_sent {
-                            continue;
-                        }
-                        last_sent = id;
-                        if self.filter.admits(&event.feed) {
-                            if let Err(end) = self.send(event.frame()).await {
-                                return end;
-                            }
-                        }
+                () = &mut rest, if resting => resting = false,
+                received = live.recv(), if !resting => {
+                    let sent = match self.pass_on_all(received, &mut live, &mut last_sent).await {
+                        Ok(sent) => sent,
+                        Err(end) => return end,
+                    };
+                    if sent && !self.coalesce.is_zero() {
+                        rest.as_mut().reset(Instant::now() + self.coalesce);
+                        resting = true;
                     }
-                    Err(broadcast::error::RecvError::Lagged(_)) => return End::ClientTooSlow,
-                    Err(broadcast::error::RecvError::Closed) => return End::TailClosed,
-                },
+                }
+            }
+        }
+    }
+
+    /// Sends `event` if it is new and the caller may see it; says whether it was sent.
+    async fn pass_on(&self, event: Arc<LiveEvent>, last_sent: &mut i64) -> Result<bool, End> {
+        let id = event.feed.event.id.get();
+        if id <= *last_sent {
+            return Ok(false);
+        }
+        *last_sent = id;
+        if !self.filter.admits(&event.feed) {
+            return Ok(false);
+        }
+        self.send(event.frame()).await?;
+        Ok(true)
+    }
+
+    /// [`Self::pass_on`] for the event `received`, then for every event the tail holds
+    /// for this stream now, without waiting for more; says whether any was sent.
+    async fn pass_on_all(
+        &self,
+        received: Result<Arc<LiveEvent>, RecvError>,
+        live: &mut broadcast::Receiver<Arc<LiveEvent>>,
+        last_sent: &mut i64,
+    ) -> Result<bool, End> {
+        let first = received.map_err(|e| match e {
+            RecvError::Lagged(_) => End::ClientTooSlow,
+            RecvError::Closed => End::TailClosed,
+        })?;
+        let mut sent = self.pass_on(first, last_sent).await?;
+        loop {
+            match live.try_recv() {
+                Ok(event) => sent |= self.pass_on(event, last_sent).await?,
+                Err(TryRecvError::Empty) => return Ok(sent),
+                Err(TryRecvError::Lagged(_)) => return Err(End::ClientTooSlow),
+                Err(TryRecvError::Closed) => return Err(End::TailClosed),
             }
         }
     }
