@@ -322,11 +322,7 @@ async fn idle_then_timed(
         u64::from(rate),
     )
     .await?;
-    let expected = (written.len() * streams.len()) as u64;
-    let waiting = Instant::now();
-    while streams.received() < expected && waiting.elapsed() < STREAM_GRACE {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_received(&streams, (written.len() * streams.len()) as u64).await;
     let seconds = begun.elapsed().as_secs_f64();
     let bench_cpu =
         crate::server::process_cpu_time("/proc/self/stat")?.saturating_sub(bench_before);
@@ -364,7 +360,8 @@ async fn idle_then_timed(
 }
 
 /// Opens the streams, runs a round of the mixed workload, lets the last events reach
-/// the streams, closes them and waits until the server has let them go.
+/// the streams (every stream every event, or [`STREAM_GRACE`] after the round, whichever
+/// comes first), closes them and waits until the server has let them go.
 fn round_with_streams(
     config: &Config,
     runtime: &tokio::runtime::Runtime,
@@ -388,17 +385,18 @@ fn round_with_streams(
         Ok::<_, Error>(streams)
     })?;
     let round = mixed_round(runtime, server, workload, config, seed)?;
-    let (logs, released) = runtime.block_on(async {
-        // The events of the round's last writes are on their way.
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let logs = streams.close().await?;
-        Ok::<_, Error>((logs, released(server.addr).await?))
-    })?;
     let written: u64 = db
         .value(&format!(
             "SELECT count(*) FROM ticket_events WHERE id > {last_event}"
         ))?
         .parse()?;
+    let (logs, released) = runtime.block_on(async {
+        // The events of the round's last writes are on their way: a server that fell
+        // behind its streams during the round still has a backlog to write.
+        until_received(&streams, written * streams.len() as u64).await;
+        let logs = streams.close().await?;
+        Ok::<_, Error>((logs, released(server.addr).await?))
+    })?;
     let delivered = Delivered {
         written,
         fewest: logs.iter().map(|log| log.events).min().unwrap_or(0),
@@ -407,6 +405,15 @@ fn round_with_streams(
         released,
     };
     Ok((round, delivered))
+}
+
+/// Waits until the streams have received `expected` events in all, at most
+/// [`STREAM_GRACE`].
+async fn until_received(streams: &Streams, expected: u64) {
+    let waiting = Instant::now();
+    while streams.received() < expected && waiting.elapsed() < STREAM_GRACE {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Waits until the server has let every closed stream go, and says how long it took:
