@@ -5,7 +5,11 @@
 //! 2. Commit to event on the wire: staff replies written through the API at a modest
 //!    pace while the streams are open; for each reply and each stream, the time from
 //!    the reply's HTTP answer (its commit is done by then) to its event's arrival.
-//! 3. The mixed workload with the streams open against without, in alternating rounds.
+//! 3. The mixed workload with the streams open against without, in rounds that turn
+//!    the order of three: without streams, with every stream a staff member's (the
+//!    worst case: every event to every stream), and with the streams of an agent
+//!    console's users ([`CONSOLE_STAFF_PER_MILLE`] staff, the rest customers, who
+//!    receive the events of their own tickets).
 //! 4. Webhook deliveries per second to a receiver in this process, from the first
 //!    arrival to the last, every signature checked.
 //!
@@ -18,6 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use hyper::header::HeaderValue;
 use hyper::Method;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -48,6 +53,8 @@ pub const WRITE: &str = "POST /tickets/{id}/messages (staff)";
 pub const TO_STREAM: &str = "answer → event on a stream";
 pub const TO_RECEIVER: &str = "answer → webhook delivery";
 const REPLY: &[u8] = br#"{"text":"Checked with the courier: it ships today."}"#;
+/// Of 1,000 streams in the console round, how many are staff's (the rest are customers').
+pub const CONSOLE_STAFF_PER_MILLE: usize = 50;
 /// How long events may take to reach every stream, or deliveries the receiver, after
 /// the last write, before the missing ones count as missing.
 const STREAM_GRACE: Duration = Duration::from_secs(5);
@@ -116,14 +123,50 @@ pub struct Delivered {
 
 pub struct StreamsRound {
     pub without: LoadRound,
+    /// With every stream a staff member's.
     pub with: LoadRound,
     pub delivered: Delivered,
+    /// With the console's streams, mostly customers'.
+    pub console: LoadRound,
+    pub console_delivered: Delivered,
+    /// Which ran first: 0 without, 1 staff's, 2 the console's.
+    pub first: usize,
 }
 
 impl StreamsRound {
-    /// Throughput with the streams open ÷ without, of two runs back to back.
+    /// Throughput with the staff's streams open ÷ without, in one round.
     pub fn ratio(&self) -> f64 {
         self.with.throughput() / self.without.throughput().max(f64::MIN_POSITIVE)
+    }
+
+    /// Throughput with the console's streams open ÷ without, in one round.
+    pub fn console_ratio(&self) -> f64 {
+        self.console.throughput() / self.without.throughput().max(f64::MIN_POSITIVE)
+    }
+}
+
+/// Whose streams a round opens.
+#[derive(Clone, Copy)]
+enum Audience {
+    Staff,
+    Console,
+}
+
+impl Audience {
+    /// The token of each stream to open.
+    fn tokens(self, workload: &Workload, count: usize) -> Vec<HeaderValue> {
+        let staff = &workload.sessions.staff;
+        let customers = &workload.sessions.customers;
+        let staff_streams = match self {
+            Self::Staff => count,
+            Self::Console => (count * CONSOLE_STAFF_PER_MILLE).div_ceil(1000),
+        };
+        (0..count)
+            .map(|i| match i < staff_streams || customers.is_empty() {
+                true => staff[i % staff.len().max(1)].clone(),
+                false => customers[(i - staff_streams) % customers.len()].clone(),
+            })
+            .collect()
     }
 }
 
@@ -213,31 +256,40 @@ pub fn run(config: &Config, placement: &Placement, size: &Size) -> Result<(), Er
     let mut rounds = Vec::with_capacity(config.rounds);
     for round in 1..=config.rounds {
         let seed = round as u64;
-        // Every pair in the other order from the last.
-        let (without, (with, delivered)) = if round % 2 == 1 {
-            let without = mixed_round(&runtime, &server, &workload, config, seed)?;
-            (
-                without,
-                round_with_streams(config, &runtime, &server, &workload, &db, seed)?,
-            )
-        } else {
-            let with = round_with_streams(config, &runtime, &server, &workload, &db, seed)?;
-            (
-                mixed_round(&runtime, &server, &workload, config, seed)?,
-                with,
-            )
+        // The order turns by one every round.
+        let first = (round - 1) % 3;
+        let (mut without, mut staff, mut console) = (None, None, None);
+        let with_streams = |audience| {
+            round_with_streams(config, &runtime, &server, &workload, &db, seed, audience)
+        };
+        for part in (0..3).map(|k| (first + k) % 3) {
+            match part {
+                0 => without = Some(mixed_round(&runtime, &server, &workload, config, seed)?),
+                1 => staff = Some(with_streams(Audience::Staff)?),
+                _ => console = Some(with_streams(Audience::Console)?),
+            }
+        }
+        let (Some(without), Some((with, delivered)), Some((console, console_delivered))) =
+            (without, staff, console)
+        else {
+            return Err("a part of the round did not run".into());
         };
         let result = StreamsRound {
             without,
             with,
             delivered,
+            console,
+            console_delivered,
+            first,
         };
         println!(
-            "round {round}: mixed {} req/s without streams, {} with ({:.1}%); each stream \
-             received {}..{} of {} events",
+            "round {round}: mixed {} req/s without streams, {} with staff's ({:.1}%), {} with \
+             the console's ({:.1}%); each staff stream received {}..{} of {} events",
             thousands(result.without.throughput()),
             thousands(result.with.throughput()),
             result.ratio() * 100.0,
+            thousands(result.console.throughput()),
+            result.console_ratio() * 100.0,
             result.delivered.fewest,
             result.delivered.most,
             result.delivered.written
@@ -359,9 +411,11 @@ async fn idle_then_timed(
     Ok((memory, latency))
 }
 
-/// Opens the streams, runs a round of the mixed workload, lets the last events reach
-/// the streams (every stream every event, or [`STREAM_GRACE`] after the round, whichever
-/// comes first), closes them and waits until the server has let them go.
+/// Opens the streams of `audience`, runs a round of the mixed workload, lets the last
+/// events reach the streams (for staff's, every stream every event, or [`STREAM_GRACE`]
+/// after the round, whichever comes first; for the console's, whose customers receive
+/// only their own tickets' events, one second), closes them and waits until the server
+/// has let them go.
 fn round_with_streams(
     config: &Config,
     runtime: &tokio::runtime::Runtime,
@@ -369,6 +423,7 @@ fn round_with_streams(
     workload: &Arc<Workload>,
     db: &Psql,
     seed: u64,
+    audience: Audience,
 ) -> Result<(LoadRound, Delivered), Error> {
     let last_event: i64 = db
         .value("SELECT coalesce(max(id), 0) FROM ticket_events")?
@@ -376,7 +431,7 @@ fn round_with_streams(
     let streams = runtime.block_on(async {
         let streams = Streams::open(
             server.addr,
-            &workload.sessions.staff,
+            &audience.tokens(workload, config.streams),
             config.streams,
             Reading::Count,
         )
@@ -393,7 +448,10 @@ fn round_with_streams(
     let (logs, released) = runtime.block_on(async {
         // The events of the round's last writes are on their way: a server that fell
         // behind its streams during the round still has a backlog to write.
-        until_received(&streams, written * streams.len() as u64).await;
+        match audience {
+            Audience::Staff => until_received(&streams, written * streams.len() as u64).await,
+            Audience::Console => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
         let logs = streams.close().await?;
         Ok::<_, Error>((logs, released(server.addr).await?))
     })?;
