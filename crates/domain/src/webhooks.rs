@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use crate::page::{Page, PageRequest};
 use crate::ports::{
-    AttemptRecord, ClaimedDelivery, NewWebhook, WebhookChanges, WebhookRepository, WebhookSender,
+    AttemptRecord, ClaimedDelivery, DeliveryCounts, NewWebhook, WebhookChanges, WebhookRepository,
+    WebhookSender,
 };
 use crate::webhook::retry::{self, RetryDelays, Verdict};
 use crate::webhook::{self, Attempt, Webhook};
@@ -24,8 +25,9 @@ pub enum WebhookError {
     Unexpected(#[from] RepositoryError),
 }
 
-/// Subscriptions and their attempts, for superusers only: every method refuses anyone
-/// else before it touches the repository.
+/// Subscriptions and their attempts, for superusers only: every method that reads or
+/// changes them refuses anyone else before it touches the repository. The outbox's
+/// counts ([`WebhookService::delivery_counts`]) are the service's own business.
 #[derive(Clone)]
 pub struct WebhookService {
     webhooks: Arc<dyn WebhookRepository>,
@@ -105,6 +107,13 @@ impl WebhookService {
             .list_attempts(id, page)
             .await?
             .ok_or(WebhookError::NotFound)
+    }
+
+    /// How many deliveries are pending and failed, for every subscription together: for
+    /// the service's metrics, so no caller is asked for. The counts name no
+    /// subscription, event or receiver.
+    pub async fn delivery_counts(&self) -> Result<DeliveryCounts, RepositoryError> {
+        self.webhooks.count_deliveries().await
     }
 }
 

@@ -17,7 +17,8 @@ use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use domain::page::{Page, PageRequest};
 use domain::ports::{
-    AttemptRecord, ClaimedDelivery, Lease, NewWebhook, WebhookChanges, WebhookRepository,
+    AttemptRecord, ClaimedDelivery, DeliveryCounts, Lease, NewWebhook, WebhookChanges,
+    WebhookRepository,
 };
 use domain::webhook::retry::{AttemptResult, DeliveryState};
 use domain::webhook::{
@@ -165,6 +166,19 @@ static DROP_DELIVERY: LazyLock<String> = LazyLock::new(|| {
          WHERE id = $1 AND leased_until = $2 AND state = '{pending}'",
         failed = enums::delivery_state_label(DeliveryState::Failed),
         pending = enums::delivery_state_label(DeliveryState::Pending),
+    )
+});
+
+/// The outbox's pending and failed deliveries. Each count reads only its partial index
+/// (`webhook_deliveries_due_idx`, `webhook_deliveries_failed_idx`), never the delivered
+/// rows that make up most of the table; the labels are spelled into the SQL so that the
+/// indexes' predicates match.
+static COUNT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT (SELECT count(*) FROM webhook_deliveries WHERE state = '{pending}') AS pending, \
+         (SELECT count(*) FROM webhook_deliveries WHERE state = '{failed}') AS failed",
+        pending = enums::delivery_state_label(DeliveryState::Pending),
+        failed = enums::delivery_state_label(DeliveryState::Failed),
     )
 });
 
@@ -340,6 +354,20 @@ impl WebhookRepository for PgWebhookRepository {
             .await
             .map_err(crate::error::db)?;
         Ok(dropped > 0)
+    }
+
+    async fn count_deliveries(&self) -> Result<DeliveryCounts, RepositoryError> {
+        let client = connection(&self.pool).await?;
+        let row = query::one_row(&client, &COUNT, &[]).await?;
+        let count = |column| {
+            rows::column::<i64>(&row, column).and_then(|n| {
+                u64::try_from(n).map_err(|_| RepositoryError::msg(format!("{column} count = {n}")))
+            })
+        };
+        Ok(DeliveryCounts {
+            pending: count("pending")?,
+            failed: count("failed")?,
+        })
     }
 }
 

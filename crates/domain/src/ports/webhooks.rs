@@ -70,6 +70,16 @@ pub struct AttemptRecord {
     pub verdict: Verdict,
 }
 
+/// How many deliveries of the outbox are in each unfinished or unsuccessful state, for
+/// every subscription together.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    /// Waiting for an attempt: due or not, leased to a worker or not.
+    pub pending: u64,
+    /// Given up: after the last retry, on `410`, or with their subscription inactive.
+    pub failed: u64,
+}
+
 /// Subscriptions, and the outbox of their deliveries. The outbox is filled by the
 /// ticket repository, in the transaction of each event (see its event append).
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
@@ -128,6 +138,13 @@ pub trait WebhookRepository: Send + Sync {
     /// Ends a delivery without an attempt (its subscription is inactive), only while it
     /// still carries `lease`; `false` when it does not.
     async fn drop_delivery(&self, lease: Lease) -> Result<bool, RepositoryError>;
+
+    /// Counts the outbox's pending and failed deliveries. Called periodically by every
+    /// replica, so it must stay cheap however many deliveries have been made.
+    ///
+    /// # Errors
+    /// When the database is unavailable.
+    async fn count_deliveries(&self) -> Result<DeliveryCounts, RepositoryError>;
 }
 
 /// One attempt, as made by the HTTP client.

@@ -73,6 +73,7 @@ fn untouched() -> MockWebhookRepository {
     repo.expect_update_webhook().times(0);
     repo.expect_delete_webhook().times(0);
     repo.expect_list_attempts().times(0);
+    repo.expect_count_deliveries().times(0);
     repo
 }
 
@@ -204,6 +205,26 @@ async fn outages_stay_outages() {
         WebhookError::Unexpected(e) => assert_eq!(e.kind(), RepositoryErrorKind::Unavailable),
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn the_outbox_counts_are_the_repository_s() {
+    let counts = DeliveryCounts {
+        pending: 3,
+        failed: 7,
+    };
+    let mut repo = untouched();
+    repo.checkpoint();
+    repo.expect_count_deliveries()
+        .times(1)
+        .returning(move || Ok(counts));
+    assert_eq!(service(repo).delivery_counts().await.unwrap(), counts);
+
+    let mut down = MockWebhookRepository::new();
+    down.expect_count_deliveries()
+        .returning(|| Err(RepositoryError::unavailable("pool timed out")));
+    let error = service(down).delivery_counts().await.unwrap_err();
+    assert_eq!(error.kind(), RepositoryErrorKind::Unavailable);
 }
 
 // ---- delivering --------------------------------------------------------------------

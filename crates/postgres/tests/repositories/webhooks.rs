@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use domain::page::PageRequest;
 use domain::ports::{
-    AttemptRecord, ClaimedDelivery, NewWebhook, WebhookChanges, WebhookRepository,
+    AttemptRecord, ClaimedDelivery, DeliveryCounts, NewWebhook, WebhookChanges, WebhookRepository,
 };
 use domain::webhook::retry::{AttemptResult, Verdict};
 use domain::webhook::{EventSelection, Webhook, WebhookDescription, WebhookSecret, WebhookUrl};
@@ -100,6 +100,10 @@ impl Hooks {
                 &[],
             )
             .await;
+    }
+
+    async fn counts(&self) -> DeliveryCounts {
+        self.webhooks.count_deliveries().await.expect("count")
     }
 
     async fn state_of(&self, delivery: &ClaimedDelivery) -> String {
@@ -514,4 +518,50 @@ async fn deleting_a_subscription_under_delivery_leaves_the_worker_nothing_to_rec
         .expect("record"));
     assert_eq!(hooks.fx.rows_in("webhook_deliveries").await, 0);
     assert_eq!(hooks.fx.rows_in("webhook_attempts").await, 0);
+}
+
+#[tokio::test]
+async fn the_outbox_is_counted_by_pending_and_failed_deliveries() {
+    let hooks = Hooks::new().await;
+    let counts = |pending, failed| DeliveryCounts { pending, failed };
+    assert_eq!(hooks.counts().await, counts(0, 0), "an empty outbox");
+
+    hooks.create("https://one.example.com/", &["*"]).await;
+    hooks
+        .create("https://two.example.com/", &["ticket.created"])
+        .await;
+    hooks.open().await;
+    hooks.open().await;
+    // Two events per ticket to the first subscription, one to the second.
+    assert_eq!(hooks.counts().await, counts(6, 0));
+
+    let mut claimed = hooks.claim(6).await;
+    assert_eq!(claimed.len(), 6);
+    assert_eq!(
+        hooks.counts().await,
+        counts(6, 0),
+        "leased is still pending"
+    );
+    let mut next = || claimed.pop().expect("six were claimed");
+    let retry = answered(503, Verdict::RetryAfter(Duration::from_secs(3600)));
+    for (delivery, record) in [
+        (next(), answered(204, Verdict::Delivered)),
+        (next(), answered(500, Verdict::GivenUp)),
+        (next(), answered(410, Verdict::Disable)),
+        (next(), retry),
+    ] {
+        assert!(hooks
+            .webhooks
+            .record_attempt(delivery.lease, record)
+            .await
+            .expect("record"));
+    }
+    assert!(hooks
+        .webhooks
+        .drop_delivery(next().lease)
+        .await
+        .expect("drop"));
+    // Delivered: 1; failed: given up, gone and dropped; pending: the retry and the one
+    // still leased.
+    assert_eq!(hooks.counts().await, counts(2, 3));
 }
