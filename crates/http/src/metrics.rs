@@ -182,8 +182,8 @@ impl Metrics {
         OpenStream(self.sse_streams_open.clone())
     }
 
-    /// Webhook deliveries waiting for an attempt, and given up: for the delivery worker
-    /// to set after each pass. Nothing calls it yet, so both read 0.
+    /// Webhook deliveries waiting for an attempt, and given up, as counted in the
+    /// shared outbox (so every replica shows the same values).
     pub fn set_webhook_deliveries(&self, pending: u64, failed: u64) {
         self.webhook_deliveries_pending.set(pending as f64);
         self.webhook_deliveries_failed.set(failed as f64);
@@ -235,11 +235,11 @@ fn describe(recorder: &PrometheusRecorder) {
     gauge(SSE_STREAMS_OPEN, "Server-Sent Events streams open.");
     gauge(
         WEBHOOK_DELIVERIES_PENDING,
-        "Webhook deliveries waiting for an attempt.",
+        "Webhook deliveries waiting for an attempt, in the outbox all replicas share.",
     );
     gauge(
         WEBHOOK_DELIVERIES_FAILED,
-        "Webhook deliveries given up after their last attempt.",
+        "Webhook deliveries given up, in the outbox all replicas share.",
     );
 }
 

@@ -33,6 +33,8 @@ pub struct WebhookSettings {
     pub poll_interval_ms: u64,
     pub concurrency: usize,
     pub lease_secs: u64,
+    /// How often the outbox is counted for the `webhook_deliveries_*` gauges.
+    pub count_interval_secs: u64,
 }
 
 impl WebhookSettings {

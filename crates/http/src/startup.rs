@@ -16,7 +16,7 @@ use domain::throttle::{LoginThrottle, ThrottlePolicy};
 use domain::tickets::TicketService;
 use domain::users::UserService;
 use domain::webhooks::{DeliveryPolicy, DeliveryService, WebhookService};
-use domain::RepositoryError;
+use domain::{RepositoryError, RepositoryErrorKind};
 use postgres_adapter::{
     EventTail, PgLoginFailureRepository, PgTicketRepository, PgUserRepository, PgWebhookRepository,
     Pool, TailSettings,
@@ -78,6 +78,8 @@ pub struct Application {
     /// histograms.
     metrics_server: Option<(Server, u16)>,
     metrics_upkeep: AbortOnDrop,
+    /// The count of the webhook outbox for its gauges; `None` with metrics off.
+    outbox_count: Option<AbortOnDrop>,
 }
 
 impl Application {
@@ -160,6 +162,12 @@ impl Application {
         let metrics_upkeep = AbortOnDrop(tokio::spawn(fold_metrics(state.clone())));
         let metrics_apart = settings.server.metrics_port.is_some();
         let metrics_on = settings.server.metrics;
+        let outbox_count = metrics_on.then(|| {
+            AbortOnDrop(tokio::spawn(count_outbox(
+                state.clone(),
+                Duration::from_secs(settings.webhooks.count_interval_secs),
+            )))
+        });
         let compression = settings.server.compression;
         let cors_origins = settings.server.cors_origins();
 
@@ -228,6 +236,7 @@ impl Application {
             deliveries,
             metrics_server,
             metrics_upkeep,
+            outbox_count,
         })
     }
 
@@ -257,6 +266,7 @@ impl Application {
         let _upkeep = self.upkeep;
         let _deliveries = self.deliveries;
         let _metrics_upkeep = self.metrics_upkeep;
+        let _outbox_count = self.outbox_count;
         // Scrapes are answered until the API stops, drain included.
         let metrics_server = self.metrics_server.map(|(server, _)| {
             let handle = server.handle();
@@ -351,6 +361,33 @@ async fn fold_metrics(state: web::Data<AppState>) {
     loop {
         turns.tick().await;
         state.metrics.run_upkeep();
+    }
+}
+
+/// Sets the webhook outbox's gauges every `interval` (at least a second). The outbox is
+/// shared, so every replica reports the same counts; the statement is cheap (partial
+/// indexes), so each replica may run it. A failed count leaves the gauges as they were:
+/// dropping them to 0 would look like an emptied outbox.
+async fn count_outbox(state: web::Data<AppState>, interval: Duration) {
+    let mut turns = tokio::time::interval(interval.max(Duration::from_secs(1)));
+    turns.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        turns.tick().await;
+        match state.webhooks.delivery_counts().await {
+            Ok(counts) => state
+                .metrics
+                .set_webhook_deliveries(counts.pending, counts.failed),
+            // An outage, which readiness and the requests report already: not worth a
+            // warning at every turn.
+            Err(e) if e.kind() == RepositoryErrorKind::Unavailable => tracing::debug!(
+                error = %error_chain(&e),
+                "could not count the webhook outbox; its gauges keep their values"
+            ),
+            Err(e) => tracing::warn!(
+                error = %error_chain(&e),
+                "could not count the webhook outbox; its gauges keep their values"
+            ),
+        }
     }
 }
 

@@ -1,13 +1,15 @@
 //! `GET /metrics`: the series' names and labels are part of the contract. After known
 //! requests, the scrape shows them by method, route template and status, problems by
-//! code, the pool, the hashing queue, open event streams and webhook deliveries. Nothing is
-//! measured by time: only names, labels and counts.
+//! code, the pool, the hashing queue, open event streams and webhook deliveries (counted
+//! in the outbox that every replica shares). Nothing is measured by time: only names,
+//! labels and counts.
 
 use std::collections::BTreeMap;
 
 use reqwest::Method;
 
 use crate::helpers::{assert_problem, header, send, spawn_app, spawn_app_with, TestApp};
+use crate::webhooks::{create, delivery_states, eventually, id_field, wait_for_attempts, Receiver};
 
 /// One sample line: `name{label="value",…} number`.
 #[derive(Debug)]
@@ -232,4 +234,69 @@ async fn metrics_can_be_turned_off() {
     assert_eq!(health.status(), 200);
     let metrics = send(app.request(Method::GET, "/metrics")).await;
     assert_problem(metrics, 404, "not_found").await;
+}
+
+/// `webhook_deliveries_pending` and `webhook_deliveries_failed` as a scrape of `base`
+/// shows them.
+async fn outbox_gauges(app: &TestApp, base: &str) -> (f64, f64) {
+    let samples = scrape(app, base).await;
+    let gauge = |name| value(&samples, name, &[]).unwrap_or_else(|| panic!("no {name}"));
+    (
+        gauge("webhook_deliveries_pending"),
+        gauge("webhook_deliveries_failed"),
+    )
+}
+
+/// Scrapes `base` until the outbox gauges read `wanted`: they are refreshed every
+/// `webhooks.count_interval_secs`, not at each scrape.
+async fn until_outbox_gauges(app: &TestApp, base: &str, wanted: (f64, f64)) {
+    eventually(|| async { (outbox_gauges(app, base).await == wanted).then_some(()) }).await;
+}
+
+#[tokio::test]
+async fn webhook_deliveries_pending_and_failed_are_counted_in_the_shared_outbox() {
+    // One retry, an hour after the first attempt: a delivery whose first attempt fails
+    // stays pending for the whole test.
+    let app = spawn_app_with(|settings| {
+        settings.webhooks.retry_delays_secs = "3600".to_owned();
+        settings.webhooks.allow_private_targets = true;
+        settings.webhooks.poll_interval_ms = 20;
+        settings.webhooks.count_interval_secs = 1;
+    })
+    .await;
+    // A replica that delivers nothing reports the same outbox.
+    let replica = app
+        .replica_with(|settings| {
+            settings.webhooks.concurrency = 0;
+            settings.webhooks.count_interval_secs = 1;
+        })
+        .await;
+    let root = app.superuser().await;
+    let failing = Receiver::start(|_| (500, None)).await;
+    let gone = Receiver::start(|_| (410, None)).await;
+    let retried = id_field(&create(&app, &root, &failing.url("127.0.0.1"), &["*"]).await);
+    let given_up = id_field(&create(&app, &root, &gone.url("127.0.0.1"), &["*"]).await);
+    let customer = app.customer().await;
+    app.open_ticket_id(&customer).await;
+    app.open_ticket_id(&customer).await;
+
+    // Four events each: every delivery to the first has had its attempt and waits for
+    // its retry; `410` gave up the second's first, and disabled it, which ends its
+    // others without an attempt.
+    wait_for_attempts(&app, &root, retried, 4).await;
+    eventually(|| async {
+        let states = delivery_states(&app, given_up).await;
+        (states.len() == 4 && states.iter().all(|s| s == "failed")).then_some(())
+    })
+    .await;
+    assert_eq!(delivery_states(&app, retried).await, vec!["pending"; 4]);
+    until_outbox_gauges(&app, &app.address, (4.0, 4.0)).await;
+    until_outbox_gauges(&app, &replica.address, (4.0, 4.0)).await;
+
+    // Deleting a subscription takes its deliveries along, failed ones included.
+    let deleted =
+        send(app.request_as(&root, Method::DELETE, &format!("/webhooks/{given_up}"))).await;
+    assert_eq!(deleted.status(), 204);
+    until_outbox_gauges(&app, &app.address, (4.0, 0.0)).await;
+    until_outbox_gauges(&app, &replica.address, (4.0, 0.0)).await;
 }

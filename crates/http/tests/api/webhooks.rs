@@ -43,14 +43,14 @@ impl Received {
 type Script = Arc<dyn Fn(usize) -> (u16, Option<String>) + Send + Sync>;
 
 /// A real HTTP server on a loopback port that records every request.
-struct Receiver {
+pub(crate) struct Receiver {
     port: u16,
     received: Arc<Mutex<Vec<Received>>>,
     server: actix_web::dev::ServerHandle,
 }
 
 impl Receiver {
-    async fn start(
+    pub(crate) async fn start(
         script: impl Fn(usize) -> (u16, Option<String>) + Send + Sync + 'static,
     ) -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -77,7 +77,7 @@ impl Receiver {
     }
 
     /// `http://<host>:<port>/hook`.
-    fn url(&self, host: &str) -> String {
+    pub(crate) fn url(&self, host: &str) -> String {
         format!("http://{host}:{}/hook", self.port)
     }
 
@@ -135,7 +135,7 @@ async fn record(
 }
 
 /// Polls `check` until it gives a value, for at most [`PATIENCE`].
-async fn eventually<T, F, Fut>(mut check: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -166,7 +166,7 @@ async fn app(retry_delays: &str, allow_private: bool) -> TestApp {
 }
 
 /// Creates a webhook as `root`, asserting `201`; returns the answer (with `secret`).
-async fn create(app: &TestApp, root: &Actor, url: &str, events: &[&str]) -> Value {
+pub(crate) async fn create(app: &TestApp, root: &Actor, url: &str, events: &[&str]) -> Value {
     let response = app
         .send_as(
             root,
@@ -190,7 +190,12 @@ async fn attempts(app: &TestApp, root: &Actor, webhook: i64) -> Vec<Value> {
 }
 
 /// Waits until the webhook has `n` attempts listed, and returns them (newest first).
-async fn wait_for_attempts(app: &TestApp, root: &Actor, webhook: i64, n: usize) -> Vec<Value> {
+pub(crate) async fn wait_for_attempts(
+    app: &TestApp,
+    root: &Actor,
+    webhook: i64,
+    n: usize,
+) -> Vec<Value> {
     eventually(|| async {
         let listed = attempts(app, root, webhook).await;
         (listed.len() >= n).then_some(listed)
@@ -199,7 +204,7 @@ async fn wait_for_attempts(app: &TestApp, root: &Actor, webhook: i64, n: usize) 
 }
 
 /// The state of every delivery of the webhook, oldest first.
-async fn delivery_states(app: &TestApp, webhook: i64) -> Vec<String> {
+pub(crate) async fn delivery_states(app: &TestApp, webhook: i64) -> Vec<String> {
     let client = app.db.pool().get().await.expect("a connection");
     client
         .query(
@@ -229,7 +234,7 @@ fn verify(secret: &str, delivery: &Received) {
         .unwrap_or_else(|e| panic!("the signature of {delivery:?} does not verify: {e:?}"));
 }
 
-fn id_field(value: &Value) -> i64 {
+pub(crate) fn id_field(value: &Value) -> i64 {
     value["id"].as_i64().expect("an id")
 }
 
