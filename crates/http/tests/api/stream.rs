@@ -1,5 +1,6 @@
 //! `GET /events`: the live stream (Server-Sent Events) — its format, who sees what,
-//! resuming without gaps or duplicates, one ticket's stream, and when a stream ends.
+//! resuming without gaps or duplicates, one ticket's stream, and when a stream ends (a
+//! client too slow to read included).
 
 use std::time::Duration;
 
@@ -411,4 +412,189 @@ async fn open_streams_are_counted_in_the_metrics_until_they_end() {
     until_open_streams(&app, 1.0).await;
     drop(second);
     until_open_streams(&app, 0.0).await;
+}
+
+/// A client that opens a stream over a raw socket and then reads nothing. Its socket
+/// keeps the connection's buffers small: a small receive buffer, and a small maximum
+/// segment size, from which the server's kernel sizes its send buffer. With loopback's
+/// 64 KiB segments that buffer took about 2.7 MB (13,000 events, which no posted text
+/// enlarges: an event carries none) before the server found the client too slow, and
+/// checking the invariants of that many messages outlasted the test's patience; with
+/// these, it takes a few hundred events.
+struct StalledClient {
+    socket: std::net::TcpStream,
+    /// What came after the response's head when the head was read.
+    received: Vec<u8>,
+}
+
+impl StalledClient {
+    /// Opens `GET /events` as `actor` with `Connection: close` (so that the server
+    /// closes the connection when the response ends) and reads the response's head.
+    async fn open(app: &TestApp, actor: &Actor) -> Self {
+        let address = app
+            .address
+            .strip_prefix("http://")
+            .expect("an http address")
+            .parse::<std::net::SocketAddr>()
+            .expect("an address");
+        let token = actor.token.clone();
+        tokio::task::spawn_blocking(move || Self::open_blocking(address, &token))
+            .await
+            .expect("the client's thread")
+    }
+
+    fn open_blocking(address: std::net::SocketAddr, token: &str) -> Self {
+        use socket2::{Domain, Protocol, Socket, Type};
+        use std::io::{Read, Write};
+
+        let socket =
+            Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).expect("a socket");
+        // Both before connecting: they are announced in the handshake.
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        socket.set_tcp_mss(536).expect("TCP_MAXSEG");
+        socket.connect(&address.into()).expect("the server accepts");
+        let mut socket = std::net::TcpStream::from(socket);
+        socket
+            .set_read_timeout(Some(PATIENCE))
+            .expect("a read timeout");
+        write!(
+            socket,
+            "GET /events HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+             Connection: close\r\n\r\n"
+        )
+        .expect("the request is sent");
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 1024];
+        let head_end = loop {
+            if let Some(end) = find(&received, b"\r\n\r\n") {
+                break end + 4;
+            }
+            let n = socket.read(&mut buffer).expect("the response's head");
+            assert!(n > 0, "the server closed before answering");
+            received.extend_from_slice(&buffer[..n]);
+        };
+        let head = String::from_utf8_lossy(&received[..head_end]).to_lowercase();
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert!(head.contains("transfer-encoding: chunked"), "{head}");
+        received.drain(..head_end);
+        StalledClient { socket, received }
+    }
+
+    /// Reads on until the server closes the connection (a read timeout fails the
+    /// test); returns the response's body, and whether it ended with its last chunk.
+    async fn read_to_end(self) -> (String, bool) {
+        tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+
+            let StalledClient {
+                mut socket,
+                mut received,
+            } = self;
+            socket
+                .read_to_end(&mut received)
+                .expect("the server closes the connection within the patience");
+            dechunk(&received)
+        })
+        .await
+        .expect("the client's thread")
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The body of a chunked response, and whether its last (empty) chunk came.
+fn dechunk(mut raw: &[u8]) -> (String, bool) {
+    let mut body = Vec::new();
+    while let Some(line_end) = find(raw, b"\r\n") {
+        let size = std::str::from_utf8(&raw[..line_end]).expect("a chunk size");
+        let size = usize::from_str_radix(size.trim(), 16).expect("a hexadecimal chunk size");
+        let data = &raw[line_end + 2..];
+        if size == 0 {
+            return (
+                String::from_utf8(body).expect("UTF-8"),
+                data.starts_with(b"\r\n"),
+            );
+        }
+        assert!(data.len() >= size + 2, "a chunk cut short");
+        body.extend_from_slice(&data[..size]);
+        raw = &data[size + 2..];
+    }
+    (String::from_utf8(body).expect("UTF-8"), false)
+}
+
+#[tokio::test]
+async fn a_client_too_slow_is_disconnected_and_resumes_without_gaps_or_duplicates() {
+    // One frame queued per stream, and a second of waiting for room before the stream
+    // gives up on its client.
+    let app = spawn_app_with(|settings| {
+        settings.events.stream_buffer = 1;
+        settings.events.send_timeout_secs = 1;
+    })
+    .await;
+    let customer = app.customer().await;
+    let staff = app.staff().await;
+    let ticket = app.open_ticket_id(&customer).await;
+    let before = app.events_of(&staff, ticket).await.len();
+
+    let stalled = StalledClient::open(&app, &staff).await;
+    assert_eq!(open_streams(&app).await, 1.0);
+    // Events until the server ends the stream: as many as the buffers on the way hold,
+    // whatever they are on this machine.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    while open_streams(&app).await > 0.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stream is still open after {} events",
+            app.events_of(&staff, ticket).await.len() - before
+        );
+        for _ in 0..25 {
+            app.post_message_ok(&staff, ticket, "Still there?").await;
+        }
+    }
+    let written: Vec<i64> = app.events_of(&staff, ticket).await[before..]
+        .iter()
+        .map(|event| event["id"].as_i64().expect("an id"))
+        .collect();
+
+    // The client reads again: what was on its way, then the end of the response, and
+    // the end of the connection; not every event written.
+    let (body, ended) = stalled.read_to_end().await;
+    assert!(ended, "the response ends with its last chunk");
+    let frames: Vec<Frame> = body.split("\n\n").filter_map(parse).collect();
+    let received: Vec<i64> = frames.iter().map(|f| f.id).collect();
+    assert!(!received.is_empty(), "some events reached the client");
+    assert!(
+        received.len() < written.len(),
+        "{} of {} events: the stream was not ended early",
+        received.len(),
+        written.len()
+    );
+    assert_eq!(
+        received,
+        written[..received.len()],
+        "the first events written, in order"
+    );
+
+    // Resuming from the last event received gives every later one, once.
+    let last = *received.last().expect("some events");
+    let mut resumed = Stream::open(&app, &staff, "", Some(last)).await;
+    let rest: Vec<i64> = resumed
+        .take(written.len() - received.len())
+        .await
+        .iter()
+        .map(|f| f.id)
+        .collect();
+    assert_eq!(rest, written[received.len()..]);
+    app.post_message_ok(&staff, ticket, "And now?").await;
+    let newest = app.events_of(&staff, ticket).await;
+    let next = resumed.next().await.expect("the stream goes on");
+    assert_eq!(
+        next.id,
+        newest.last().expect("events")["id"]
+            .as_i64()
+            .expect("an id"),
+        "nothing else came between"
+    );
 }
