@@ -17,6 +17,12 @@ pub use username::Username;
 
 use crate::ValidationError;
 
+/// What `str::trim` removes (Unicode `White_Space`), as the body of a character class
+/// that JSON Schema (ECMA-262), Python and the `regex` crate read alike: patterns of
+/// fields that are trimmed before they are checked allow it around them.
+pub const WHITE_SPACE_CLASS: &str =
+    r"\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
 /// Refuses a NUL character: PostgreSQL cannot store NUL in text, and no legitimate
 /// client sends one. Public for strings that no value type holds (login credentials).
 pub fn reject_nul(field: &'static str, value: &str) -> Result<(), ValidationError> {

@@ -371,8 +371,9 @@ impl WebhookRepository for PgWebhookRepository {
     }
 }
 
-/// A row of the webhook columns. Stored values passed the same checks on the way in;
-/// one that no longer does is a broken invariant.
+/// A row of the webhook columns. Stored values passed the same checks on the way in
+/// (a URL, those of its time: see `WebhookUrl::from_stored`); one that no longer does
+/// is a broken invariant.
 fn webhook(row: &Row) -> Result<Webhook, RepositoryError> {
     let url: String = rows::column(row, "url")?;
     let events: Vec<String> = rows::column(row, "events")?;
@@ -380,7 +381,7 @@ fn webhook(row: &Row) -> Result<Webhook, RepositoryError> {
     Ok(Webhook {
         id: rows::id_of(rows::column(row, "id")?, WebhookId::new)?,
         created_at: rows::column(row, "created_at")?,
-        url: WebhookUrl::parse(&url).map_err(RepositoryError::unexpected)?,
+        url: WebhookUrl::from_stored(&url).map_err(RepositoryError::unexpected)?,
         events: EventSelection::parse(&events).map_err(RepositoryError::unexpected)?,
         description: WebhookDescription::parse(&description)
             .map_err(RepositoryError::unexpected)?,
@@ -423,7 +424,7 @@ fn claimed(row: &Row) -> Result<ClaimedDelivery, RepositoryError> {
             until: rows::column(row, "leased_until")?,
         },
         webhook_id: rows::id_of(rows::column(row, "webhook_id")?, WebhookId::new)?,
-        url: WebhookUrl::parse(&url).map_err(RepositoryError::unexpected)?,
+        url: WebhookUrl::from_stored(&url).map_err(RepositoryError::unexpected)?,
         secret: WebhookSecret::new(rows::column(row, "secret")?),
         active: rows::column(row, "active")?,
         attempts_made: non_negative(attempts, "attempts")?,

@@ -5,7 +5,7 @@
 //! Lengths are in characters (Unicode scalar values), as in JSON Schema. Fields that
 //! the service trims are checked after trimming, so white space around them is allowed.
 
-use domain::webhook::EventSelection;
+use domain::webhook::{EventSelection, WebhookUrl};
 use serde_json::json;
 use utoipa::openapi::schema::{
     ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
@@ -14,8 +14,7 @@ use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
 /// What `str::trim` removes (Unicode `White_Space`), as the body of a regex class.
-const WHITE_SPACE: &str =
-    r"\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+const WHITE_SPACE: &str = domain::values::WHITE_SPACE_CLASS;
 
 /// What an e-mail address may not hold besides white space: control characters and
 /// the specials of RFC 5322.
@@ -285,17 +284,22 @@ pub enum HealthStatus {
     Ok,
 }
 
-/// A webhook's `url`: an absolute `http` or `https` URL without user name or password,
-/// at most 2048 characters once normalized.
+/// A webhook's `url`, with the domain's own pattern (`WebhookUrl::pattern`): the one
+/// regular expression both the document and the service check.
 pub fn webhook_url() -> ObjectBuilder {
     text(
-        "Where deliveries are POSTed: an absolute `http` or `https` URL, without a user \
-         name or password, of at most 2048 characters once normalized. Anything else gets \
-         `400` (`url_scheme_unsupported` for another scheme, else `url_invalid`).",
-        format!(r"^[{WHITE_SPACE}]*[Hh][Tt][Tt][Pp][Ss]?://[^\u0000@]+$"),
+        "Where deliveries are POSTed: an absolute `http` or `https` URL whose host is a \
+         DNS name in ASCII (letters, digits, `-` and `_`, no `-` at either end of a label; \
+         an internationalized name in its `xn--` form, which must be valid Punycode) \
+         whose last label starts with a letter, an IPv4 address in dotted decimal, or an \
+         IPv6 address in brackets; a port of at most 65535 if any; no user name or \
+         password; at most 2048 characters as sent and once normalized (percent-encoded). \
+         Anything else gets `400` (`url_scheme_unsupported` for another scheme, else \
+         `url_invalid`).",
+        WebhookUrl::pattern().to_owned(),
         "https://hooks.example.com/tickets",
     )
-    .max_length(Some(2048))
+    .max_length(Some(WebhookUrl::MAX_LEN))
 }
 
 /// [`webhook_url`], or `null` (read as absent).

@@ -375,6 +375,16 @@ async fn invalid_subscriptions_are_refused() {
             json!({"url": "https://user:pw@example.com/", "events": ["*"]}),
             "url_invalid",
         ),
+        // A host that no URL parser takes, and one that the WHATWG parser takes
+        // (127.0.0.1) but the published pattern does not.
+        (
+            json!({"url": "https://exa mple.com/", "events": ["*"]}),
+            "url_invalid",
+        ),
+        (
+            json!({"url": "http://2130706433/", "events": ["*"]}),
+            "url_invalid",
+        ),
         (
             json!({"url": "https://example.com/", "events": []}),
             "events_invalid",
