@@ -14,10 +14,11 @@
 //! A live event reaches every open stream, so what a stream does per event is kept to
 //! deciding whether its caller may see it and queueing the event's shared frame
 //! ([`crate::sse`]); everything else a stream waits on is set up once per stream. And a
-//! stream that has just sent rests for `events.coalesce_ms` before it takes the next
-//! events, all that came meanwhile at once: under a stream of events, each open stream
-//! then wakes, and its connection writes, once per rest instead of once per event (a
-//! lone event still goes out at once).
+//! stream that has just woken for events rests for `events.coalesce_ms` before it takes
+//! the next, all that came meanwhile at once: under a flow of events, each open stream
+//! then wakes, and its connection writes, once per rest instead of once per event,
+//! whether the events are its caller's (a staff member's, every one) or mostly not (a
+//! customer's). An event that finds its stream awake goes out at once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -174,7 +175,7 @@ struct Stream {
     sender: mpsc::Sender<Bytes>,
     send_timeout: Duration,
     recheck: Duration,
-    /// How long the stream rests after it sent, gathering the events that come.
+    /// How long the stream rests after it woke for events, gathering those that come.
     coalesce: Duration,
     /// Counted in `sse_streams_open` for as long as the task feeding the stream lives.
     _open: OpenStream,
@@ -241,11 +242,10 @@ impl Stream {
                 }
                 () = &mut rest, if resting => resting = false,
                 received = live.recv(), if !resting => {
-                    let sent = match self.pass_on_all(received, &mut live, &mut last_sent).await {
-                        Ok(sent) => sent,
-                        Err(end) => return end,
-                    };
-                    if sent && !self.coalesce.is_zero() {
+                    if let Err(end) = self.pass_on_all(received, &mut live, &mut last_sent).await {
+                        return end;
+                    }
+                    if !self.coalesce.is_zero() {
                         rest.as_mut().reset(Instant::now() + self.coalesce);
                         resting = true;
                     }
@@ -254,37 +254,36 @@ impl Stream {
         }
     }
 
-    /// Sends `event` if it is new and the caller may see it; says whether it was sent.
-    async fn pass_on(&self, event: Arc<LiveEvent>, last_sent: &mut i64) -> Result<bool, End> {
+    /// Sends `event` if it is new and the caller may see it.
+    async fn pass_on(&self, event: Arc<LiveEvent>, last_sent: &mut i64) -> Result<(), End> {
         let id = event.feed.event.id.get();
         if id <= *last_sent {
-            return Ok(false);
+            return Ok(());
         }
         *last_sent = id;
         if !self.filter.admits(&event.feed) {
-            return Ok(false);
+            return Ok(());
         }
-        self.send(event.frame()).await?;
-        Ok(true)
+        self.send(event.frame()).await
     }
 
     /// [`Self::pass_on`] for the event `received`, then for every event the tail holds
-    /// for this stream now, without waiting for more; says whether any was sent.
+    /// for this stream now, without waiting for more.
     async fn pass_on_all(
         &self,
         received: Result<Arc<LiveEvent>, RecvError>,
         live: &mut broadcast::Receiver<Arc<LiveEvent>>,
         last_sent: &mut i64,
-    ) -> Result<bool, End> {
+    ) -> Result<(), End> {
         let first = received.map_err(|e| match e {
             RecvError::Lagged(_) => End::ClientTooSlow,
             RecvError::Closed => End::TailClosed,
         })?;
-        let mut sent = self.pass_on(first, last_sent).await?;
+        self.pass_on(first, last_sent).await?;
         loop {
             match live.try_recv() {
-                Ok(event) => sent |= self.pass_on(event, last_sent).await?,
-                Err(TryRecvError::Empty) => return Ok(sent),
+                Ok(event) => self.pass_on(event, last_sent).await?,
+                Err(TryRecvError::Empty) => return Ok(()),
                 Err(TryRecvError::Lagged(_)) => return Err(End::ClientTooSlow),
                 Err(TryRecvError::Closed) => return Err(End::TailClosed),
             }
