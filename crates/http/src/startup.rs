@@ -98,17 +98,18 @@ impl Application {
             .map_err(StartupError::Hasher)?,
         );
         let hashing = hasher.load();
-        let (users, tickets) = services(&pool, hasher.clone());
         let auth = &settings.auth;
         let throttle_policy = ThrottlePolicy::new(
             auth.login_max_failures_per_account,
             auth.login_max_failures_per_address,
             Duration::from_secs(auth.login_failure_window_secs),
         );
-        let throttle = LoginThrottle::new(
-            Arc::new(PgLoginFailureRepository::new(pool.clone())),
-            throttle_policy,
-        );
+        let RequestServices {
+            users,
+            tickets,
+            webhooks: webhook_service,
+            throttle,
+        } = RequestServices::on(&pool, hasher.clone(), throttle_policy);
         let upkeep = upkeep(&settings, &tickets, &throttle);
         let secret = jwt_secret(settings.auth.jwt_secret.as_ref());
         let draining = Draining::default();
@@ -142,7 +143,7 @@ impl Application {
         let state = web::Data::new(AppState {
             users,
             tickets,
-            webhooks: WebhookService::new(webhooks),
+            webhooks: webhook_service,
             tokens: Arc::new(Tokens::new(
                 secret.expose_secret().as_bytes(),
                 &auth.issuer,
@@ -541,15 +542,12 @@ impl WorkerStates {
         let mut state = self.template.clone();
         match postgres_adapter::create_worker_pool(&self.database.worker_pool_settings(size)) {
             Ok(pool) => {
-                let (users, tickets) = services(&pool, self.hasher.clone());
-                state.users = users;
-                state.tickets = tickets;
-                state.webhooks =
-                    WebhookService::new(Arc::new(PgWebhookRepository::new(pool.clone())));
-                state.throttle = LoginThrottle::new(
-                    Arc::new(PgLoginFailureRepository::new(pool.clone())),
-                    self.throttle_policy,
-                );
+                let services =
+                    RequestServices::on(&pool, self.hasher.clone(), self.throttle_policy);
+                state.users = services.users;
+                state.tickets = services.tickets;
+                state.webhooks = services.webhooks;
+                state.throttle = services.throttle;
                 state.metrics.watch_pool(&pool);
                 state.pool = pool;
             }
@@ -562,6 +560,30 @@ impl WorkerStates {
             ),
         }
         web::Data::new(state)
+    }
+}
+
+/// The services the requests use, on one pool: the background state's and each
+/// worker's are made alike.
+struct RequestServices {
+    users: UserService,
+    tickets: TicketService,
+    webhooks: WebhookService,
+    throttle: LoginThrottle,
+}
+
+impl RequestServices {
+    fn on(pool: &Pool, hasher: Arc<BcryptHasher>, throttle_policy: ThrottlePolicy) -> Self {
+        let (users, tickets) = services(pool, hasher);
+        Self {
+            users,
+            tickets,
+            webhooks: WebhookService::new(Arc::new(PgWebhookRepository::new(pool.clone()))),
+            throttle: LoginThrottle::new(
+                Arc::new(PgLoginFailureRepository::new(pool.clone())),
+                throttle_policy,
+            ),
+        }
     }
 }
 
