@@ -162,9 +162,12 @@ impl Audience {
             Self::Console => (count * CONSOLE_STAFF_PER_MILLE).div_ceil(1000),
         };
         (0..count)
-            .map(|i| match i < staff_streams || customers.is_empty() {
-                true => staff[i % staff.len().max(1)].clone(),
-                false => customers[(i - staff_streams) % customers.len()].clone(),
+            .map(|i| {
+                if i < staff_streams || customers.is_empty() {
+                    staff[i % staff.len().max(1)].clone()
+                } else {
+                    customers[(i - staff_streams) % customers.len()].clone()
+                }
             })
             .collect()
     }
