@@ -36,6 +36,14 @@ impl FeedFilter {
     pub fn admits(&self, event: &FeedEvent) -> bool {
         self.viewer.may_see(event) && self.ticket.is_none_or(|id| id == event.event.ticket_id)
     }
+
+    /// The one author on whose tickets lie all the events this filter admits, when
+    /// there is one: a viewer who does not see every ticket sees only their own. A
+    /// fan-out may then hand the stream that author's tickets' events alone, since it
+    /// would drop every other (the filter still decides on each one it gets).
+    pub fn only_author(&self) -> Option<UserId> {
+        (!self.viewer.sees_all).then_some(self.viewer.user_id)
+    }
 }
 
 /// Where a stream starts.
@@ -106,5 +114,43 @@ mod tests {
         };
         assert!(one_ticket.admits(&foreign));
         assert!(!other_ticket.admits(&foreign));
+    }
+
+    /// Over every kind of viewer and event: whatever a filter admits lies on its
+    /// `only_author`'s tickets, so that a fan-out by author loses nothing.
+    #[test]
+    fn a_filter_admits_only_events_of_its_only_author() {
+        let kinds = [
+            MessageType::Request,
+            MessageType::Response,
+            MessageType::Note,
+        ];
+        for sees_all in [false, true] {
+            for sees_internal in [false, true] {
+                for ticket in [None, TicketId::new(3), TicketId::new(4)] {
+                    let filter = FeedFilter {
+                        viewer: Viewer {
+                            user_id: user(1),
+                            sees_all,
+                            sees_internal,
+                            caller_role: None,
+                        },
+                        ticket,
+                    };
+                    assert_eq!(filter.only_author().is_some(), !sees_all);
+                    for author in [1, 2] {
+                        for kind in kinds {
+                            let event = feed_event(author, kind);
+                            if let Some(only) = filter.only_author() {
+                                assert!(
+                                    !filter.admits(&event) || event.ticket_author == only,
+                                    "{filter:?} admits {event:?}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -18,8 +18,8 @@ use domain::users::UserService;
 use domain::webhooks::{DeliveryPolicy, DeliveryService, WebhookService};
 use domain::{RepositoryError, RepositoryErrorKind};
 use postgres_adapter::{
-    EventTail, PgLoginFailureRepository, PgTicketRepository, PgUserRepository, PgWebhookRepository,
-    Pool, TailSettings,
+    CommitSignal, EventTail, PgLoginFailureRepository, PgTicketRepository, PgUserRepository,
+    PgWebhookRepository, Pool, TailSettings,
 };
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
@@ -104,22 +104,23 @@ impl Application {
             auth.login_max_failures_per_address,
             Duration::from_secs(auth.login_failure_window_secs),
         );
-        let RequestServices {
-            users,
-            tickets,
-            webhooks: webhook_service,
-            throttle,
-        } = RequestServices::on(&pool, hasher.clone(), throttle_policy);
-        let upkeep = upkeep(&settings, &tickets, &throttle);
-        let secret = jwt_secret(settings.auth.jwt_secret.as_ref());
-        let draining = Draining::default();
-        let webhooks: Arc<dyn WebhookRepository> = Arc::new(PgWebhookRepository::new(pool.clone()));
         let feed = EventTail::start(TailSettings {
             url: settings.database.url.expose_secret().to_owned(),
             buffer: settings.events.buffer,
             poll_interval: Duration::from_millis(settings.events.poll_interval_ms.max(1)),
         })
         .map_err(StartupError::EventTail)?;
+        let commits = feed.commit_signal();
+        let RequestServices {
+            users,
+            tickets,
+            webhooks: webhook_service,
+            throttle,
+        } = RequestServices::on(&pool, hasher.clone(), throttle_policy, &commits);
+        let upkeep = upkeep(&settings, &tickets, &throttle);
+        let secret = jwt_secret(settings.auth.jwt_secret.as_ref());
+        let draining = Draining::default();
+        let webhooks: Arc<dyn WebhookRepository> = Arc::new(PgWebhookRepository::new(pool.clone()));
         // Built (and its settings checked) even when this replica delivers nothing.
         let delivery = delivery_service(&settings.webhooks, webhooks.clone())?;
         let deliveries = if settings.webhooks.concurrency == 0 {
@@ -542,8 +543,12 @@ impl WorkerStates {
         let mut state = self.template.clone();
         match postgres_adapter::create_worker_pool(&self.database.worker_pool_settings(size)) {
             Ok(pool) => {
-                let services =
-                    RequestServices::on(&pool, self.hasher.clone(), self.throttle_policy);
+                let services = RequestServices::on(
+                    &pool,
+                    self.hasher.clone(),
+                    self.throttle_policy,
+                    &self.template.feed.commit_signal(),
+                );
                 state.users = services.users;
                 state.tickets = services.tickets;
                 state.webhooks = services.webhooks;
@@ -573,8 +578,15 @@ struct RequestServices {
 }
 
 impl RequestServices {
-    fn on(pool: &Pool, hasher: Arc<BcryptHasher>, throttle_policy: ThrottlePolicy) -> Self {
-        let (users, tickets) = services(pool, hasher);
+    /// `commits`: the signal of the process's event tail, given after every write.
+    fn on(
+        pool: &Pool,
+        hasher: Arc<BcryptHasher>,
+        throttle_policy: ThrottlePolicy,
+        commits: &CommitSignal,
+    ) -> Self {
+        let tickets = Arc::new(PgTicketRepository::new(pool.clone()).signalling(commits.clone()));
+        let (users, tickets) = services_on(pool, tickets, hasher);
         Self {
             users,
             tickets,
@@ -589,7 +601,18 @@ impl RequestServices {
 
 /// The domain's services on the PostgreSQL adapter.
 pub fn services(pool: &Pool, hasher: Arc<dyn PasswordHasher>) -> (UserService, TicketService) {
-    let tickets = Arc::new(PgTicketRepository::new(pool.clone()));
+    services_on(
+        pool,
+        Arc::new(PgTicketRepository::new(pool.clone())),
+        hasher,
+    )
+}
+
+fn services_on(
+    pool: &Pool,
+    tickets: Arc<PgTicketRepository>,
+    hasher: Arc<dyn PasswordHasher>,
+) -> (UserService, TicketService) {
     let users = Arc::new(PgUserRepository::new(pool.clone()));
     (
         UserService::new(users, tickets.clone(), hasher),

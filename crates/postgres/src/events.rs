@@ -3,6 +3,9 @@
 //! JSON object that clients see (the contract's "History" table), so that every reader
 //! of the log (history, stream, webhooks) serves it as stored.
 
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
 use domain::event::{EventData, TicketEvent};
 use domain::feed::FeedEvent;
 use domain::{Caller, EventId, MessageId, RepositoryError, TicketId, UserId};
@@ -18,46 +21,88 @@ macro_rules! events_channel {
     };
 }
 
-/// The channel on which writers announce new events (see [`APPEND`]).
+/// The channel on which writers announce new events (see [`NOTIFY`]).
 pub(crate) const EVENTS_CHANNEL: &str = events_channel!();
 
-/// Appends events in the given order; `$3`, `$4` and `$5` are their types, internal
-/// flags and data. Every writer has locked the ticket's row before this runs, so the
-/// ids of one ticket's events grow in commit order. In the same statement (so in the
-/// write's transaction), each event is queued for every active webhook that subscribes
-/// to its type (the outbox). The replicas' listeners learn of the events from
-/// [`NOTIFY`], sent right after the `COMMIT`.
-pub(crate) const APPEND: &str = concat!(
-    "WITH e AS (",
-    "INSERT INTO ticket_events (ticket_id, actor_id, type, internal, data) ",
-    "SELECT $1, $2, e.type::ticket_event_type, e.internal, e.data ",
-    "FROM unnest($3::text[], $4::bool[], $5::jsonb[]) WITH ORDINALITY AS e(type, internal, data, n) ",
-    "ORDER BY e.n RETURNING id, type",
-    "), outbox AS (",
-    "INSERT INTO webhook_deliveries (webhook_id, event_id) ",
-    "SELECT w.id, e.id FROM e JOIN webhooks w ON w.active ",
-    "AND (e.type::text = ANY (w.events) OR '*' = ANY (w.events)) ",
-    "ORDER BY e.id, w.id",
-    ") SELECT max(e.id) FROM e"
-);
+/// The statement that appends `count` events in the given order; `$3`, `$4` and `$5`
+/// are the first one's type, internal flag and data, the next three the second's, and
+/// so on. Every writer has locked the ticket's row before this runs, so the ids of one
+/// ticket's events grow in commit order. In the same statement (so in the write's
+/// transaction), each event is queued for every active webhook that subscribes to its
+/// type (the outbox). The replicas' listeners learn of the events from [`NOTIFY`], sent
+/// right after the `COMMIT`.
+///
+/// One text per count of events, each with a row of `VALUES` per event, rather than one
+/// text that unnests arrays: PostgreSQL estimates an unnested array at ten rows in a
+/// generic plan and so kept planning that statement anew at every write (124 µs each,
+/// `pg_stat_statements` in `just bench compare`), where these settle on their generic
+/// plan after five runs.
+fn append_statement(count: usize) -> Cow<'static, str> {
+    static COMMON: LazyLock<Vec<String>> =
+        LazyLock::new(|| (1..=4).map(build_append_statement).collect());
+    match COMMON.get(count.wrapping_sub(1)) {
+        Some(sql) => Cow::Borrowed(sql.as_str()),
+        None => Cow::Owned(build_append_statement(count)),
+    }
+}
+
+fn build_append_statement(count: usize) -> String {
+    let rows: Vec<String> = (0..count)
+        .map(|i| {
+            let first = 3 + 3 * i;
+            format!(
+                "($1, $2, ${first}::text::ticket_event_type, ${}, ${}::jsonb)",
+                first + 1,
+                first + 2
+            )
+        })
+        .collect();
+    format!(
+        concat!(
+            "WITH e AS (",
+            "INSERT INTO ticket_events (ticket_id, actor_id, type, internal, data) VALUES {} ",
+            "RETURNING id, type",
+            "), outbox AS (",
+            "INSERT INTO webhook_deliveries (webhook_id, event_id) ",
+            "SELECT w.id, e.id FROM e JOIN webhooks w ON w.active ",
+            "AND (e.type::text = ANY (w.events) OR '*' = ANY (w.events)) ",
+            "ORDER BY e.id, w.id",
+            ") SELECT max(e.id) FROM e"
+        ),
+        rows.join(", ")
+    )
+}
 
 /// Tells every replica's listener that events up to the highest id this session has
 /// taken exist; the notification carries the id only, and listeners read the events
-/// from the table. It runs on its own, right after the write's `COMMIT` and in the
-/// same round trip, not inside the write's transaction: a transaction that notifies
-/// holds a lock of the whole cluster from its commit until it ends, and so its
-/// commit's WAL flush. Inside the writes, that serialised every write's commit:
-/// `just bench compare` measured the mixed workload at 63-67% of the pre-workflow
-/// build's throughput, with writes' p50 at 50 ms instead of 14 ms. A notification
-/// without a write behind it flushes nothing. Should the process die between the two,
-/// no event is lost: the listeners read the table at least every poll interval.
+/// from the table. Sent by a writer that has no tail in its process to tell
+/// ([`crate::CommitSignal`]); in the service, the tail announces its process's commits
+/// itself, several at once ([`ANNOUNCE`]), since every `NOTIFY` is a transaction with
+/// a WAL flush of its own.
+///
+/// It runs on its own, right after the write's `COMMIT` and in the same round trip,
+/// not inside the write's transaction: a transaction that notifies holds a lock of the
+/// whole cluster from its commit until it ends, and so its commit's WAL flush. Inside
+/// the writes, that serialised every write's commit: `just bench compare` measured the
+/// mixed workload at 63-67% of the pre-workflow build's throughput, with writes' p50 at
+/// 50 ms instead of 14 ms. Should the process die between the two, no event is lost:
+/// the listeners read the table at least every poll interval.
 pub(crate) const NOTIFY: &str = concat!(
     "SELECT pg_notify('",
     events_channel!(),
     "', currval(pg_get_serial_sequence('ticket_events', 'id'))::text)"
 );
 
-/// The parameters of [`APPEND`] for some events, which must outlive the statement.
+/// The tail's announcement of its own process's commits (see `feed`'s `CommitSignal`),
+/// for the other replicas: the id of the log's last event, which they read up to.
+pub(crate) const ANNOUNCE: &str = concat!(
+    "SELECT pg_notify('",
+    events_channel!(),
+    "', (SELECT coalesce(max(id), 0) FROM ticket_events)::text)"
+);
+
+/// Some events to append (see [`append_statement`]), with the parameters of the
+/// statement, which must outlive it.
 pub(crate) struct Appended {
     ticket_id: i64,
     actor_id: Option<i64>,
@@ -77,15 +122,23 @@ impl Appended {
         }
     }
 
-    /// The statement and its parameters, to run in the write's transaction.
-    pub(crate) fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 5] {
-        [
-            &self.ticket_id,
-            &self.actor_id,
-            &self.types,
-            &self.internal,
-            &self.data,
-        ]
+    /// The statement, to run in the write's transaction.
+    pub(crate) fn statement(&self) -> Cow<'static, str> {
+        append_statement(self.types.len())
+    }
+
+    /// The statement's parameters.
+    pub(crate) fn params(&self) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+            Vec::with_capacity(2 + 3 * self.types.len());
+        params.push(&self.ticket_id);
+        params.push(&self.actor_id);
+        for ((kind, internal), data) in self.types.iter().zip(&self.internal).zip(&self.data) {
+            params.push(kind);
+            params.push(internal);
+            params.push(data);
+        }
+        params
     }
 }
 
@@ -228,9 +281,26 @@ pub(crate) const BETWEEN: &str = events_between!("", "$6");
 /// The same for one ticket (`$6`), through the ticket's own index.
 pub(crate) const BETWEEN_OF_TICKET: &str = events_between!(" AND e.ticket_id = $6", "$7");
 
-/// Every event after `$1`, at most `$2`, with the snapshot the statement saw: what the
-/// tail of the log ([`crate::feed`]) reads. A single row of NULL event columns when
-/// there are none.
+/// How many events the tail ([`TAIL`]) reads at once.
+macro_rules! tail_batch {
+    () => {
+        1000
+    };
+}
+
+/// The most events [`TAIL`] returns.
+pub(crate) const TAIL_BATCH: usize = tail_batch!();
+
+/// Every event after `$1`, at most [`TAIL_BATCH`], with the snapshot the statement saw:
+/// what the tail of the log ([`crate::feed`]) reads. A single row of NULL event columns
+/// when there are none.
+///
+/// The tail runs it with a generic plan (see `feed`'s connection settings), planned
+/// once: PostgreSQL would otherwise plan it anew at every read, since a custom plan for
+/// "after the last id" always looks cheaper than the generic one, and planning took
+/// 350 µs against 45 µs to run (`pg_stat_statements` in `just bench compare`). The
+/// batch is a literal so that the generic plan knows how few rows it reads: an index
+/// scan of `ticket_events` in id order, with nested loops into `tickets` and `users`.
 pub(crate) const TAIL: &str = concat!(
     "WITH s AS (SELECT pg_current_snapshot()::text AS snapshot) ",
     "SELECT s.snapshot, e.* FROM s LEFT JOIN LATERAL (",
@@ -238,7 +308,8 @@ pub(crate) const TAIL: &str = concat!(
     event_columns!(),
     ", t.author_id AS ticket_author FROM ticket_events e ",
     "JOIN tickets t ON t.id = e.ticket_id LEFT JOIN users au ON au.id = e.actor_id ",
-    "WHERE e.id > $1 ORDER BY e.id LIMIT $2",
+    "WHERE e.id > $1 ORDER BY e.id LIMIT ",
+    tail_batch!(),
     ") e ON true ORDER BY e.id"
 );
 

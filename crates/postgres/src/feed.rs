@@ -3,10 +3,14 @@
 //! through a bounded broadcast channel. Nothing lives only in memory: the table is the
 //! source, and the channel only says what to send now.
 //!
-//! - **Waking**: writers `NOTIFY ticket_events` right after their commit (see
-//!   `events::NOTIFY`); the tail `LISTEN`s on a dedicated connection of its own (a
-//!   pooled one would drop notifications when recycled) and reads the table when one
-//!   arrives, and at least every [`TailSettings::poll_interval`] anyway.
+//! - **Waking**: the tail `LISTEN`s on a dedicated connection of its own (a pooled one
+//!   would drop notifications when recycled) and reads the table when a notification
+//!   arrives, and at least every [`TailSettings::poll_interval`] anyway. A writer in
+//!   the same process tells the tail of its commit directly ([`CommitSignal`]); the
+//!   tail then reads at once and sends one `NOTIFY ticket_events` for the other
+//!   replicas, for all the commits since its last, at most one every
+//!   [`ANNOUNCE_SPACING`]. A writer without a signal (another program) notifies itself
+//!   (`events::NOTIFY`).
 //! - **Reconnecting**: a lost connection is reopened with backoff, and reading resumes
 //!   after the last event handed out, so a notification lost meanwhile loses nothing.
 //! - **Order without gaps**: ids are taken from a sequence before commit, so a
@@ -20,18 +24,28 @@
 //!   what it missed from the table up to the horizon, then takes live events after it.
 //! - **Sharing**: each event is handed out once, as one `Arc` that every stream
 //!   receives; the caller may choose what the `Arc` holds (see [`EventTail`]).
+//! - **Fan-out by author**: a stream that sees only one author's tickets (a customer's)
+//!   subscribes to that author's channel, which gets only the events of that author's
+//!   tickets; the others subscribe to every event. With many customers' streams open,
+//!   an event then wakes the streams that may show it, not every stream in the process.
+//!   Handing out an event and subscribing take one lock, so that a new subscription's
+//!   horizon is exactly the last event handed out before it: no event falls between the
+//!   table and the channel.
 //! - **Commits**: every notification heard is also passed on as it comes, before the
 //!   log is read ([`EventTail::commits`]), for whoever wants to know that a write has
 //!   just committed (the webhook worker: the same transaction queued its deliveries).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use domain::feed::FeedEvent;
-use domain::RepositoryError;
+use domain::{RepositoryError, UserId};
 use futures_util::future::poll_fn;
 use tokio::sync::{broadcast, watch, Notify};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 use crate::events;
@@ -56,12 +70,160 @@ pub struct TailSettings {
 /// that keeps beside it what every stream would otherwise compute for itself (the HTTP
 /// adapter keeps the event's encoded frame there).
 pub struct EventTail<E = FeedEvent> {
-    events: broadcast::Sender<Arc<E>>,
+    fanout: Arc<Fanout<E>>,
+    local: CommitSignal,
     /// The last event id handed out (0: none, the log was empty); `None` until known.
     horizon: watch::Receiver<Option<i64>>,
     commits: watch::Sender<()>,
     task: JoinHandle<()>,
 }
+
+/// Where the tail hands its events out: one channel for streams that may see any
+/// ticket's events, and one per author for streams that see only that author's tickets.
+struct Fanout<E> {
+    /// Held while an event is handed out and while a stream subscribes (see the module).
+    channels: Mutex<Channels<E>>,
+    /// Moved only under `channels`' lock.
+    horizon: watch::Sender<Option<i64>>,
+    /// The buffer of an author's channel: an author's tickets take a small share of the
+    /// events, so it is smaller than `everyone`'s, and a subscriber that lags behind it
+    /// is ended like any other and resumes from the table.
+    author_buffer: usize,
+}
+
+struct Channels<E> {
+    everyone: broadcast::Sender<Arc<E>>,
+    /// Only while someone subscribes: the last [`Subscription`] of an author removes it.
+    authors: HashMap<UserId, broadcast::Sender<Arc<E>>>,
+}
+
+/// What [`EventTail::listeners`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listeners {
+    /// Open [`Subscription`]s.
+    pub subscriptions: usize,
+    /// Authors' channels held open by them.
+    pub authors: usize,
+}
+
+/// The most an author's channel buffers (fewer when the tail's buffer is smaller).
+const AUTHOR_BUFFER: usize = 64;
+
+impl<E> Fanout<E> {
+    fn lock(&self) -> MutexGuard<'_, Channels<E>> {
+        // The lock guards no invariant that a panic half-way could break.
+        self.channels.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Hands `event` to every stream that may want it, and moves the horizon to it.
+    fn publish(&self, event: FeedEvent)
+    where
+        E: From<FeedEvent>,
+    {
+        let author = event.ticket_author;
+        let id = event.event.id.get();
+        let event = Arc::new(E::from(event));
+        let channels = self.lock();
+        // No stream listening is no failure.
+        let _ = channels.everyone.send(Arc::clone(&event));
+        if let Some(channel) = channels.authors.get(&author) {
+            let _ = channel.send(event);
+        }
+        self.horizon.send_replace(Some(id));
+    }
+
+    /// The log's end, found before any event is handed out.
+    fn start_at(&self, horizon: i64) {
+        let _channels = self.lock();
+        self.horizon.send_replace(Some(horizon));
+    }
+}
+
+/// A stream's receiver of live events (see [`EventTail::subscribe`]).
+pub struct Subscription<E> {
+    receiver: broadcast::Receiver<Arc<E>>,
+    /// The author's channel this receives from, released with its last subscriber.
+    author: Option<(UserId, Arc<Fanout<E>>)>,
+}
+
+impl<E> Subscription<E> {
+    /// The next event; `Lagged` when the channel's buffer overtook this subscriber.
+    ///
+    /// # Errors
+    /// As [`broadcast::Receiver::recv`].
+    pub async fn recv(&mut self) -> Result<Arc<E>, broadcast::error::RecvError> {
+        self.receiver.recv().await
+    }
+
+    /// The next event if one is waiting.
+    ///
+    /// # Errors
+    /// As [`broadcast::Receiver::try_recv`].
+    pub fn try_recv(&mut self) -> Result<Arc<E>, broadcast::error::TryRecvError> {
+        self.receiver.try_recv()
+    }
+}
+
+impl<E> Drop for Subscription<E> {
+    fn drop(&mut self) {
+        let Some((author, fanout)) = &self.author else {
+            return;
+        };
+        let mut channels = fanout.lock();
+        // Counted under the lock that subscribing takes, and with this receiver still
+        // alive: one means it is the last.
+        if channels
+            .authors
+            .get(author)
+            .is_some_and(|channel| channel.receiver_count() <= 1)
+        {
+            channels.authors.remove(author);
+        }
+    }
+}
+
+/// How a writer in the process tells the tail that it has committed events (see the
+/// module): cheap enough to call after every write, and never blocking.
+#[derive(Clone, Default)]
+pub struct CommitSignal(Arc<LocalCommits>);
+
+#[derive(Default)]
+struct LocalCommits {
+    wake: Notify,
+    /// Commits that the other replicas have not been told of yet.
+    unannounced: AtomicBool,
+}
+
+impl CommitSignal {
+    /// Events were committed just now.
+    pub fn committed(&self) {
+        self.0.unannounced.store(true, Ordering::Release);
+        self.0.wake.notify_one();
+    }
+
+    /// Takes the commits not yet announced, if any.
+    fn take_unannounced(&self) -> bool {
+        self.0.unannounced.swap(false, Ordering::AcqRel)
+    }
+
+    /// Puts them back after the announcement failed.
+    fn restore_unannounced(&self) {
+        self.0.unannounced.store(true, Ordering::Release);
+    }
+}
+
+impl std::fmt::Debug for CommitSignal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommitSignal").finish_non_exhaustive()
+    }
+}
+
+/// The least time between two announcements to the other replicas (and between the
+/// reads that local commits ask for). Under a load of writes, commits come by the
+/// hundred per second; each `NOTIFY` is a transaction of its own, with a WAL flush,
+/// that wakes every replica's tail. Events then reach the other replicas at most this
+/// much later.
+pub const ANNOUNCE_SPACING: Duration = Duration::from_millis(5);
 
 /// Wakes when a write has committed events (see [`EventTail::commits`]).
 pub struct Commits(watch::Receiver<()>);
@@ -77,8 +239,6 @@ impl Commits {
     }
 }
 
-/// What the tail reads at once.
-const BATCH: i64 = 1000;
 /// How soon the tail looks again at a hole it is waiting for.
 const HOLE_RECHECK: Duration = Duration::from_millis(20);
 
@@ -95,18 +255,29 @@ where
         let mut config: tokio_postgres::Config =
             settings.url.parse().map_err(PoolSetupError::InvalidUrl)?;
         config.application_name("tickets-event-tail");
-        let (events, _) = broadcast::channel(settings.buffer.max(1));
+        let buffer = settings.buffer.max(1);
+        let (everyone, _) = broadcast::channel(buffer);
         let (horizon_tx, horizon) = watch::channel(None);
         let (commits, _) = watch::channel(());
+        let fanout = Arc::new(Fanout {
+            channels: Mutex::new(Channels {
+                everyone,
+                authors: HashMap::new(),
+            }),
+            horizon: horizon_tx,
+            author_buffer: buffer.min(AUTHOR_BUFFER),
+        });
+        let local = CommitSignal::default();
         let task = tokio::spawn(run(
             config,
             settings,
-            events.clone(),
-            horizon_tx,
+            Arc::clone(&fanout),
             commits.clone(),
+            local.clone(),
         ));
         Ok(Self {
-            events,
+            fanout,
+            local,
             horizon,
             commits,
             task,
@@ -115,11 +286,30 @@ where
 
     /// A receiver of the events handed out from now on, and the horizon at the time of
     /// subscribing: every event up to it is in the table for good, and every event
-    /// after it comes through the receiver (an event may come both ways; the
-    /// receiver's are in id order).
-    pub fn subscribe(&self) -> (broadcast::Receiver<Arc<E>>, Option<i64>) {
-        let receiver = self.events.subscribe();
-        (receiver, *self.horizon.borrow())
+    /// after it comes through the receiver, in id order. With `only_author` (see
+    /// `FeedFilter::only_author`), the receiver gets only the events of that author's
+    /// tickets.
+    pub fn subscribe(&self, only_author: Option<UserId>) -> (Subscription<E>, Option<i64>) {
+        let mut channels = self.fanout.lock();
+        let subscription = match only_author {
+            None => Subscription {
+                receiver: channels.everyone.subscribe(),
+                author: None,
+            },
+            Some(author) => {
+                let buffer = self.fanout.author_buffer;
+                let receiver = channels
+                    .authors
+                    .entry(author)
+                    .or_insert_with(|| broadcast::channel(buffer).0)
+                    .subscribe();
+                Subscription {
+                    receiver,
+                    author: Some((author, Arc::clone(&self.fanout))),
+                }
+            }
+        };
+        (subscription, *self.horizon.borrow())
     }
 }
 
@@ -134,6 +324,11 @@ impl<E> EventTail<E> {
         }
     }
 
+    /// The signal for this process's writers to give after each commit of events.
+    pub fn commit_signal(&self) -> CommitSignal {
+        self.local.clone()
+    }
+
     /// Wakes at every commit the tail hears of, as soon as it hears of it: before the
     /// tail reads the new events, and whether or not it may hand them out yet (a hole
     /// before them holds those back, not the commit).
@@ -141,9 +336,18 @@ impl<E> EventTail<E> {
         Commits(self.commits.subscribe())
     }
 
-    /// How many streams listen now.
-    pub fn listeners(&self) -> usize {
-        self.events.receiver_count()
+    /// Who listens now.
+    pub fn listeners(&self) -> Listeners {
+        let channels = self.fanout.lock();
+        let by_author: usize = channels
+            .authors
+            .values()
+            .map(broadcast::Sender::receiver_count)
+            .sum();
+        Listeners {
+            subscriptions: channels.everyone.receiver_count() + by_author,
+            authors: channels.authors.len(),
+        }
     }
 }
 
@@ -157,9 +361,9 @@ impl<E> Drop for EventTail<E> {
 async fn run<E: From<FeedEvent>>(
     config: tokio_postgres::Config,
     settings: TailSettings,
-    events: broadcast::Sender<Arc<E>>,
-    horizon: watch::Sender<Option<i64>>,
+    fanout: Arc<Fanout<E>>,
     commits: watch::Sender<()>,
+    local: CommitSignal,
 ) {
     let mut tail = Tail::default();
     let mut backoff = Backoff::default();
@@ -167,9 +371,9 @@ async fn run<E: From<FeedEvent>>(
         let ended = follow(
             &config,
             &settings,
-            &events,
-            &horizon,
+            &fanout,
             &commits,
+            &local,
             &mut tail,
             &mut backoff,
         )
@@ -225,9 +429,9 @@ impl Default for Backoff {
 async fn follow<E: From<FeedEvent>>(
     config: &tokio_postgres::Config,
     settings: &TailSettings,
-    events: &broadcast::Sender<Arc<E>>,
-    horizon: &watch::Sender<Option<i64>>,
+    fanout: &Fanout<E>,
     commits: &watch::Sender<()>,
+    local: &CommitSignal,
     tail: &mut Tail,
     backoff: &mut Backoff,
 ) -> Result<(), Failure> {
@@ -236,14 +440,20 @@ async fn follow<E: From<FeedEvent>>(
     let (lost_tx, mut lost) = tokio::sync::oneshot::channel::<String>();
     let wake = Arc::clone(&woken);
     let committed = commits.clone();
+    // The tail's own backend, whose announcements it hears too: the commits they
+    // announce woke it already.
+    let own_pid = Arc::new(AtomicI32::new(0));
+    let own = Arc::clone(&own_pid);
     let driver = tokio::spawn(async move {
         // Drives the socket; notifications only wake the reader, which reads the table,
         // and whoever waits for commits.
         let ended = loop {
             match poll_fn(|cx| connection.poll_message(cx)).await {
-                Some(Ok(AsyncMessage::Notification(_))) => {
-                    wake.notify_one();
-                    committed.send_replace(());
+                Some(Ok(AsyncMessage::Notification(heard))) => {
+                    if heard.process_id() != own.load(Ordering::Acquire) {
+                        wake.notify_one();
+                        committed.send_replace(());
+                    }
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => break e.to_string(),
@@ -253,28 +463,58 @@ async fn follow<E: From<FeedEvent>>(
         let _ = lost_tx.send(ended);
     });
     let _driver = AbortOnDrop(driver);
+    // Generic plans for the tail's few statements, run again and again (see
+    // `events::TAIL`), and no parallel workers for its small reads.
     client
-        .batch_execute(&format!("LISTEN {}", events::EVENTS_CHANNEL))
+        .batch_execute(&format!(
+            "SET plan_cache_mode = force_generic_plan; \
+             SET max_parallel_workers_per_gather = 0; LISTEN {}",
+            events::EVENTS_CHANNEL
+        ))
         .await
         .map_err(Failure::db)?;
+    let pid: i32 = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(Failure::db)?;
+    own_pid.store(pid, Ordering::Release);
     tracing::info!("the event tail listens");
     // Writes committed while the tail was not listening were not heard of.
     commits.send_replace(());
     if tail.last.is_none() {
-        tail.start_at_end(&client).await?;
-        horizon.send_replace(tail.last);
+        let end = tail.start_at_end(&client).await?;
+        fanout.start_at(end);
     }
     let statement = client.prepare(events::TAIL).await.map_err(Failure::db)?;
+    let announce = client
+        .prepare(events::ANNOUNCE)
+        .await
+        .map_err(Failure::db)?;
+    // Commits made while this connection was not there may have been announced on
+    // none: announce them now.
+    local.restore_unannounced();
     loop {
-        let read = tail.read(&client, &statement, events).await?;
+        let read = if local.take_unannounced() {
+            // The announcement goes first in the same round trip: the other replicas
+            // learn of the commits as soon as this one does.
+            let (announced, read) = futures_util::future::join(
+                client.query(&announce, &[]),
+                tail.read(&client, &statement, fanout),
+            )
+            .await;
+            if let Err(e) = announced {
+                local.restore_unannounced();
+                return Err(Failure::db(e));
+            }
+            read?
+        } else {
+            tail.read(&client, &statement, fanout).await?
+        };
+        let read_at = Instant::now();
         // Listening and reading work. Not reset at `LISTEN` alone: a connection that
         // fails right after it (a refused statement) keeps backing off.
         backoff.reset();
-        horizon.send_if_modified(|known| {
-            let changed = *known != tail.last;
-            *known = tail.last;
-            changed
-        });
         let pause = match read {
             Read::More => continue,
             Read::WaitingForHole => HOLE_RECHECK,
@@ -282,6 +522,10 @@ async fn follow<E: From<FeedEvent>>(
         };
         tokio::select! {
             () = woken.notified() => {}
+            () = local.0.wake.notified() => {
+                commits.send_replace(());
+                tokio::time::sleep_until(read_at + ANNOUNCE_SPACING).await;
+            }
             () = tokio::time::sleep(pause) => {}
             ended = &mut lost => {
                 return Err(Failure(ended.unwrap_or_else(|_| "connection task ended".to_owned())));
@@ -369,7 +613,8 @@ impl Snapshot {
 impl Tail {
     /// Starts after the log's last event once it is final: after every transaction
     /// that was running when the end was read has ended, no lower id can appear.
-    async fn start_at_end(&mut self, client: &Client) -> Result<(), Failure> {
+    /// Returns that last event's id (0 when the log is empty).
+    async fn start_at_end(&mut self, client: &Client) -> Result<i64, Failure> {
         let row = client
             .query_one(
                 "SELECT pg_current_snapshot()::text AS snapshot, \
@@ -391,7 +636,7 @@ impl Tail {
             tokio::time::sleep(HOLE_RECHECK).await;
         }
         self.last = Some(last);
-        Ok(())
+        Ok(last)
     }
 
     /// Reads after `last` and hands out the unbroken run of ids that follows it.
@@ -399,11 +644,11 @@ impl Tail {
         &mut self,
         client: &Client,
         statement: &tokio_postgres::Statement,
-        events: &broadcast::Sender<Arc<E>>,
+        fanout: &Fanout<E>,
     ) -> Result<Read, Failure> {
         let mut last = self.last.unwrap_or(0);
         let rows = client
-            .query(statement, &[&last, &BATCH])
+            .query(statement, &[&last])
             .await
             .map_err(Failure::db)?;
         let Some(first) = rows.first() else {
@@ -441,12 +686,9 @@ impl Tail {
             self.hole_seen_at = None;
             last = id;
             self.last = Some(id);
-            // No stream listening is no failure.
-            let _ = events.send(Arc::new(E::from(event)));
+            fanout.publish(event);
         }
-        if found == usize::try_from(BATCH).unwrap_or(usize::MAX)
-            && matches!(outcome, Read::UpToDate)
-        {
+        if found == events::TAIL_BATCH && matches!(outcome, Read::UpToDate) {
             outcome = Read::More;
         }
         Ok(outcome)

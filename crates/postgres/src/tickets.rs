@@ -32,6 +32,7 @@ use tokio_postgres::Row;
 use crate::confirm::CallerClaim;
 use crate::enums::{self, DbMessageType, DbPriority, DbStatus};
 use crate::events::{self, Appended};
+use crate::feed::CommitSignal;
 use crate::idempotency::{self, Claim, ClaimError, Stored};
 use crate::pool::connection;
 use crate::tx::Tx;
@@ -352,27 +353,51 @@ const LIST_MESSAGES_AFTER: &str = list_messages!(" AND (m.created_at, m.id) > ($
 #[derive(Debug, Clone)]
 pub struct PgTicketRepository {
     pool: Pool,
+    /// Tells the process's event tail of each write's commit; without it, each write
+    /// notifies the listeners itself (`events::NOTIFY`).
+    commits: Option<CommitSignal>,
 }
 
 impl PgTicketRepository {
     pub fn new(pool: Pool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            commits: None,
+        }
     }
-}
 
-/// Commits a write: its events, its idempotency key if any, and `COMMIT`, together.
-async fn commit(
-    tx: Tx,
-    appended: &Appended,
-    stored: Option<&Stored>,
-) -> Result<(), RepositoryError> {
-    let events = appended.params();
-    let key = stored.map(Stored::params);
-    let mut statements: Vec<(&str, query::Params<'_>)> = vec![(events::APPEND, &events)];
-    if let Some(key) = &key {
-        statements.push((idempotency::STORE, key));
+    /// Tells `commits` of every write's commit instead of notifying the listeners: the
+    /// tail that gave the signal announces them (see `feed`).
+    #[must_use]
+    pub fn signalling(mut self, commits: CommitSignal) -> Self {
+        self.commits = Some(commits);
+        self
     }
-    tx.commit_with(&statements, Some(events::NOTIFY)).await
+
+    /// Commits a write: its events, its idempotency key if any, and `COMMIT`, together;
+    /// then makes the events known.
+    async fn commit(
+        &self,
+        tx: Tx,
+        appended: &Appended,
+        stored: Option<&Stored>,
+    ) -> Result<(), RepositoryError> {
+        let append = appended.statement();
+        let events = appended.params();
+        let key = stored.map(Stored::params);
+        let mut statements: Vec<(&str, query::Params<'_>)> = vec![(&append, &events)];
+        if let Some(key) = &key {
+            statements.push((idempotency::STORE, key));
+        }
+        match &self.commits {
+            Some(commits) => {
+                tx.commit_with(&statements, None).await?;
+                commits.committed();
+                Ok(())
+            }
+            None => tx.commit_with(&statements, Some(events::NOTIFY)).await,
+        }
+    }
 }
 
 /// Claims `key` in `tx` when there is one: `Some` answer ends the request (a replay,
@@ -438,7 +463,7 @@ impl TicketRepository for PgTicketRepository {
         ];
         let appended = Appended::new(ticket.id, Some(actor), &events);
         let stored = key.as_ref().map(|key| Stored::new(actor, key, &ticket));
-        commit(tx, &appended, stored.as_ref()).await?;
+        self.commit(tx, &appended, stored.as_ref()).await?;
         Ok(Written::Fresh(ticket))
     }
 
@@ -522,7 +547,7 @@ impl TicketRepository for PgTicketRepository {
         };
         let ticket = rows::ticket(row)?;
         let appended = Appended::new(id, Some(actor), &events);
-        commit(tx, &appended, None).await?;
+        self.commit(tx, &appended, None).await?;
         Ok(Some(ticket))
     }
 
@@ -685,7 +710,7 @@ impl TicketRepository for PgTicketRepository {
             let events = [EventData::message_posted(message.id, kind)];
             let appended = Appended::new(id, Some(actor), &events);
             let stored = key.as_ref().map(|key| Stored::new(actor, key, &message));
-            commit(tx, &appended, stored.as_ref()).await?;
+            self.commit(tx, &appended, stored.as_ref()).await?;
             return Ok(Written::Fresh(message));
         }
         // Nothing was added; find out why, in the same transaction. A canceled ticket

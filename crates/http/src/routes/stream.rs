@@ -11,14 +11,15 @@
 //! the tail's buffer overtakes it), when the service drains, and within
 //! `recheck_secs` of its user's deactivation or change of role.
 //!
-//! A live event reaches every open stream, so what a stream does per event is kept to
-//! deciding whether its caller may see it and queueing the event's shared frame
-//! ([`crate::sse`]); everything else a stream waits on is set up once per stream. And a
-//! stream that has just woken for events rests for `events.coalesce_ms` before it takes
-//! the next, all that came meanwhile at once: under a flow of events, each open stream
-//! then wakes, and its connection writes, once per rest instead of once per event,
-//! whether the events are its caller's (a staff member's, every one) or mostly not (a
-//! customer's). An event that finds its stream awake goes out at once.
+//! A live event reaches every open stream that may show it: every staff member's, and
+//! its ticket's author's (see [`postgres_adapter::EventTail::subscribe`]), not every
+//! other customer's. What a stream does per event is kept to deciding whether its
+//! caller may see it and queueing the event's shared frame ([`crate::sse`]); everything
+//! else a stream waits on is set up once per stream. And a stream that has just woken
+//! for events rests for `events.coalesce_ms` before it takes the next, all that came
+//! meanwhile at once: under a flow of events, each open stream then wakes, and its
+//! connection writes, once per rest instead of once per event. An event that finds its
+//! stream awake goes out at once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,9 +29,10 @@ use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use domain::feed::{FeedFilter, FeedStart};
 use domain::{Caller, EventId, RepositoryErrorKind, TicketId};
+use postgres_adapter::Subscription;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
 use crate::auth::Authenticated;
@@ -139,9 +141,9 @@ pub async fn events(
         return Err(ApiError::shutting_down());
     }
 
-    // Subscribed before the horizon is read: whatever comes after the horizon is then in
-    // the receiver.
-    let (live, horizon) = state.feed.subscribe();
+    // The horizon comes with the subscription: whatever comes after it is in the
+    // receiver. A customer's stream receives only the events of the customer's tickets.
+    let (live, horizon) = state.feed.subscribe(filter.only_author());
     let horizon = match horizon {
         Some(known) => known,
         None => state.feed.ready(TAIL_WAIT).await.ok_or_else(|| {
@@ -193,7 +195,7 @@ enum End {
 }
 
 impl Stream {
-    async fn run(self, start: FeedStart, horizon: i64, live: broadcast::Receiver<Arc<LiveEvent>>) {
+    async fn run(self, start: FeedStart, horizon: i64, live: Subscription<LiveEvent>) {
         match self.serve(start, horizon, live).await {
             End::Failed(reason) => {
                 tracing::warn!(user = %self.caller.id, reason, "event stream failed");
@@ -206,7 +208,7 @@ impl Stream {
         &self,
         start: FeedStart,
         horizon: i64,
-        mut live: broadcast::Receiver<Arc<LiveEvent>>,
+        mut live: Subscription<LiveEvent>,
     ) -> End {
         let mut last_sent = match start {
             FeedStart::After(id) => id.get(),
@@ -272,7 +274,7 @@ impl Stream {
     async fn pass_on_all(
         &self,
         received: Result<Arc<LiveEvent>, RecvError>,
-        live: &mut broadcast::Receiver<Arc<LiveEvent>>,
+        live: &mut Subscription<LiveEvent>,
         last_sent: &mut i64,
     ) -> Result<(), End> {
         let first = received.map_err(|e| match e {

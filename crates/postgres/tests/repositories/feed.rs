@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
-use domain::MessageType;
-use postgres_adapter::{EventTail, TailSettings};
+use domain::feed::FeedEvent;
+use domain::{MessageType, Role};
+use postgres_adapter::{EventTail, Listeners, PgTicketRepository, Subscription, TailSettings};
 use tokio::sync::broadcast::error::TryRecvError;
 
 use super::support::Fixture;
@@ -14,10 +15,15 @@ use super::support::Fixture;
 const PATIENCE: Duration = Duration::from_secs(30);
 
 async fn tail_of(fx: &Fixture) -> EventTail {
+    tail_polling_every(fx, Duration::from_millis(100)).await
+}
+
+/// A tail that reads the log when woken, and otherwise only every `poll_interval`.
+async fn tail_polling_every(fx: &Fixture, poll_interval: Duration) -> EventTail {
     let tail = EventTail::start(TailSettings {
         url: fx.db.url().to_owned(),
         buffer: 64,
-        poll_interval: Duration::from_millis(100),
+        poll_interval,
     })
     .expect("the tail starts");
     tail.ready(PATIENCE)
@@ -26,9 +32,7 @@ async fn tail_of(fx: &Fixture) -> EventTail {
     tail
 }
 
-async fn next_id(
-    receiver: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<domain::feed::FeedEvent>>,
-) -> i64 {
+async fn next_id(receiver: &mut Subscription<FeedEvent>) -> i64 {
     tokio::time::timeout(PATIENCE, receiver.recv())
         .await
         .expect("an event within the patience")
@@ -72,7 +76,7 @@ struct Hole {
     staff: domain::User,
     other: domain::TicketId,
     _tail: EventTail,
-    receiver: tokio::sync::broadcast::Receiver<std::sync::Arc<domain::feed::FeedEvent>>,
+    receiver: Subscription<FeedEvent>,
     held: tokio_postgres::Client,
     lower: i64,
 }
@@ -84,7 +88,7 @@ impl Hole {
         let held_ticket = fx.open(&author, "held").await;
         let other = fx.open(&author, "other").await.id;
         let tail = tail_of(&fx).await;
-        let (receiver, _) = tail.subscribe();
+        let (receiver, _) = tail.subscribe(None);
         let (held, lower) = hold_an_event(&fx, held_ticket.id.get()).await;
         fx.post(&staff, other, MessageType::Response, "committed meanwhile")
             .await;
@@ -138,7 +142,7 @@ async fn the_horizon_follows_what_was_handed_out_and_resumes_after_it() {
     let (author, _) = fx.author_and_staff().await;
     fx.open(&author, "before").await;
     let tail = tail_of(&fx).await;
-    let (mut receiver, horizon) = tail.subscribe();
+    let (mut receiver, horizon) = tail.subscribe(None);
     // Opening writes two events; the tail started after them.
     assert_eq!(horizon, Some(2));
 
@@ -146,7 +150,7 @@ async fn the_horizon_follows_what_was_handed_out_and_resumes_after_it() {
     assert_eq!(next_id(&mut receiver).await, 3);
     assert_eq!(next_id(&mut receiver).await, 4);
     let deadline = tokio::time::Instant::now() + PATIENCE;
-    while tail.subscribe().1 != Some(4) {
+    while tail.subscribe(None).1 != Some(4) {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the horizon moves on"
@@ -172,7 +176,7 @@ async fn every_reconnection_is_as_quick_as_the_first_after_the_connection_worked
     let (author, staff) = fx.author_and_staff().await;
     let ticket = fx.open(&author, "outages").await.id;
     let tail = tail_of(&fx).await;
-    let (mut receiver, _) = tail.subscribe();
+    let (mut receiver, _) = tail.subscribe(None);
     // Each outage is followed by a working connection. A backoff that never starts
     // over waits 250 ms, 500 ms, 1 s, 2 s, 4 s, then 5 s before reconnecting; one that
     // starts over waits 250 ms every time. The bound sits between the two, with room
@@ -194,4 +198,94 @@ async fn every_reconnection_is_as_quick_as_the_first_after_the_connection_worked
             "outage {outage}: the tail was back only after {back_after:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn an_authors_subscription_gets_only_that_authors_tickets_events_in_order() {
+    let fx = Fixture::new().await;
+    let (author, staff) = fx.author_and_staff().await;
+    let other = fx.user("other@example.com", Role::Customer).await;
+    let tail = tail_of(&fx).await;
+    let (mut everything, _) = tail.subscribe(None);
+    let (mut authors, _) = tail.subscribe(Some(author.id));
+
+    let theirs = fx.open(&other, "not the author's").await.id;
+    let own = fx.open(&author, "the author's").await.id;
+    fx.post(&staff, theirs, MessageType::Response, "to the other")
+        .await;
+    fx.post(&staff, own, MessageType::Response, "to the author")
+        .await;
+
+    let mut everything_got = Vec::new();
+    for _ in 0..6 {
+        everything_got.push(next_id(&mut everything).await);
+    }
+    assert_eq!(everything_got, (1..=6).collect::<Vec<i64>>());
+    // The author's ticket's events: its opening (ids 3 and 4) and the response (6).
+    let mut authors_got = Vec::new();
+    for _ in 0..3 {
+        authors_got.push(next_id(&mut authors).await);
+    }
+    assert_eq!(authors_got, [3, 4, 6]);
+    assert_eq!(authors.try_recv().err(), Some(TryRecvError::Empty));
+}
+
+#[tokio::test]
+async fn an_authors_channel_lives_as_long_as_its_subscriptions() {
+    let fx = Fixture::new().await;
+    let (author, _) = fx.author_and_staff().await;
+    let tail = tail_of(&fx).await;
+    let listeners = |subscriptions, authors| Listeners {
+        subscriptions,
+        authors,
+    };
+
+    let (first, _) = tail.subscribe(Some(author.id));
+    let (second, _) = tail.subscribe(Some(author.id));
+    let (everything, _) = tail.subscribe(None);
+    assert_eq!(tail.listeners(), listeners(3, 1));
+    drop(first);
+    assert_eq!(tail.listeners(), listeners(2, 1));
+    drop(second);
+    assert_eq!(tail.listeners(), listeners(1, 0));
+    drop(everything);
+    assert_eq!(tail.listeners(), listeners(0, 0));
+
+    // A channel released is made anew for the next subscription, and it works.
+    let (mut again, _) = tail.subscribe(Some(author.id));
+    fx.open(&author, "after").await;
+    assert_eq!(next_id(&mut again).await, 1);
+}
+
+/// Longer than any test's patience: a tail polling this rarely learns of a commit only
+/// when something wakes it.
+const NEVER: Duration = Duration::from_secs(3600);
+
+#[tokio::test]
+async fn a_signalled_commit_wakes_its_own_tail_which_announces_it_to_the_other_replicas() {
+    let mut fx = Fixture::new().await;
+    let (author, _) = fx.author_and_staff().await;
+    let here = tail_polling_every(&fx, NEVER).await;
+    let there = tail_polling_every(&fx, NEVER).await;
+    fx.tickets = PgTicketRepository::new(fx.db.pool().clone()).signalling(here.commit_signal());
+    let (mut here_receives, _) = here.subscribe(None);
+    let (mut there_receives, _) = there.subscribe(None);
+
+    fx.open(&author, "signalled").await;
+    for receiver in [&mut here_receives, &mut there_receives] {
+        assert_eq!(next_id(receiver).await, 1);
+        assert_eq!(next_id(receiver).await, 2);
+    }
+}
+
+#[tokio::test]
+async fn a_writer_without_a_signal_notifies_the_tails_itself() {
+    let fx = Fixture::new().await;
+    let (author, _) = fx.author_and_staff().await;
+    let tail = tail_polling_every(&fx, NEVER).await;
+    let (mut receiver, _) = tail.subscribe(None);
+
+    fx.open(&author, "notified").await;
+    assert_eq!(next_id(&mut receiver).await, 1);
+    assert_eq!(next_id(&mut receiver).await, 2);
 }
