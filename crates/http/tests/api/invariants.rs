@@ -20,6 +20,7 @@ pub enum Rule {
     TicketWithoutAuthor,
     WrongTicketsCount,
     EventWithoutTicket,
+    EventWithoutActor,
     TicketNotOpenedByItsFirstEvent,
     MessageWithoutOneEvent,
     MessageEventWithoutMessage,
@@ -71,7 +72,7 @@ macro_rules! history_chain {
 }
 
 impl Rule {
-    pub const ALL: [Rule; 17] = [
+    pub const ALL: [Rule; 18] = [
         Rule::TicketWithoutMessages,
         Rule::FirstMessageNotTheAuthorsRequest,
         Rule::MessageWithoutTicket,
@@ -79,6 +80,7 @@ impl Rule {
         Rule::TicketWithoutAuthor,
         Rule::WrongTicketsCount,
         Rule::EventWithoutTicket,
+        Rule::EventWithoutActor,
         Rule::TicketNotOpenedByItsFirstEvent,
         Rule::MessageWithoutOneEvent,
         Rule::MessageEventWithoutMessage,
@@ -128,6 +130,12 @@ impl Rule {
                 "SELECT format('event %s (%s) of ticket %s', e.id, e.type, e.ticket_id) \
                  FROM ticket_events e \
                  WHERE NOT EXISTS (SELECT 1 FROM tickets t WHERE t.id = e.ticket_id)"
+            }
+            Rule::EventWithoutActor => {
+                "SELECT format('event %s (%s) of ticket %s by user %s', \
+                   e.id, e.type, e.ticket_id, e.actor_id) FROM ticket_events e \
+                 WHERE e.actor_id IS NOT NULL \
+                   AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = e.actor_id)"
             }
             Rule::TicketNotOpenedByItsFirstEvent => {
                 "SELECT format('ticket %s: %s ticket.created events, the first event is %s', \
@@ -220,6 +228,7 @@ impl fmt::Display for Rule {
             Rule::TicketWithoutAuthor => "a ticket whose author is missing",
             Rule::WrongTicketsCount => "a tickets_count that is not the number of tickets",
             Rule::EventWithoutTicket => "an event whose ticket is missing",
+            Rule::EventWithoutActor => "an event whose actor is missing",
             Rule::TicketNotOpenedByItsFirstEvent => {
                 "a ticket whose first event is not its one ticket.created"
             }
@@ -531,6 +540,12 @@ async fn each_rule_reports_what_breaks_it() {
              '{\"topic\": \"x\", \"status\": \"pending\", \"priority\": \"normal\"}')"
                 .into(),
             vec![EventWithoutTicket],
+        ),
+        (
+            "UPDATE ticket_events SET actor_id = 9223372036854775807 \
+             WHERE ticket_id = {ticket} AND type = 'message.created'"
+                .into(),
+            vec![EventWithoutActor],
         ),
         (
             [
