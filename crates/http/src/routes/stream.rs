@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::header::HeaderName;
-use actix_web::web::Bytes;
+use actix_web::web::{Bytes, BytesMut};
 use actix_web::{web, HttpRequest, HttpResponse};
 use domain::feed::{FeedFilter, FeedStart};
 use domain::{Caller, EventId, RepositoryErrorKind, TicketId};
@@ -168,6 +168,53 @@ pub async fn events(
     Ok(EventStreamBody::new(receiver, keep_alive).respond())
 }
 
+/// The frames a stream passes on at one wake, joined into one chunk of the response
+/// body. Under a flow of events, a staff member's stream takes several at each wake
+/// (`events.coalesce_ms`); one chunk each, they cost the body a queue slot, a poll and
+/// a copy into the connection's buffer apiece. A chunk holds at most [`Batch::FRAMES`]
+/// frames, so that the body's queue (`events.stream_buffer` chunks) still bounds what a
+/// slow client holds up.
+#[derive(Default)]
+struct Batch {
+    /// The one frame while there is only one: sent as it is, shared with the other
+    /// streams, not copied.
+    single: Option<Bytes>,
+    joined: BytesMut,
+    frames: usize,
+}
+
+impl Batch {
+    const FRAMES: usize = 32;
+
+    fn add(&mut self, frame: &Bytes) {
+        match self.single.take() {
+            None if self.frames == 0 => self.single = Some(frame.clone()),
+            single => {
+                if let Some(first) = single {
+                    self.joined.extend_from_slice(&first);
+                }
+                self.joined.extend_from_slice(frame);
+            }
+        }
+        self.frames += 1;
+    }
+
+    fn is_full(&self) -> bool {
+        self.frames >= Self::FRAMES
+    }
+
+    fn is_empty(&self) -> bool {
+        self.frames == 0
+    }
+
+    fn take(&mut self) -> Bytes {
+        self.frames = 0;
+        self.single
+            .take()
+            .unwrap_or_else(|| self.joined.split().freeze())
+    }
+}
+
 /// One open stream: the task that feeds its response body.
 struct Stream {
     state: Arc<AppState>,
@@ -256,8 +303,14 @@ impl Stream {
         }
     }
 
-    /// Sends `event` if it is new and the caller may see it.
-    async fn pass_on(&self, event: Arc<LiveEvent>, last_sent: &mut i64) -> Result<(), End> {
+    /// Adds `event`'s frame to `batch` if the event is new and the caller may see it;
+    /// sends the batch once it is full.
+    async fn pass_on(
+        &self,
+        event: Arc<LiveEvent>,
+        last_sent: &mut i64,
+        batch: &mut Batch,
+    ) -> Result<(), End> {
         let id = event.feed.event.id.get();
         if id <= *last_sent {
             return Ok(());
@@ -266,11 +319,16 @@ impl Stream {
         if !self.filter.admits(&event.feed) {
             return Ok(());
         }
-        self.send(event.frame()).await
+        batch.add(&event.frame().map_err(End::Failed)?);
+        if batch.is_full() {
+            self.send(Ok(batch.take())).await?;
+        }
+        Ok(())
     }
 
     /// [`Self::pass_on`] for the event `received`, then for every event the tail holds
-    /// for this stream now, without waiting for more.
+    /// for this stream now, without waiting for more; their frames go to the client
+    /// together, as one chunk (or a few: see [`Batch`]).
     async fn pass_on_all(
         &self,
         received: Result<Arc<LiveEvent>, RecvError>,
@@ -281,15 +339,20 @@ impl Stream {
             RecvError::Lagged(_) => End::ClientTooSlow,
             RecvError::Closed => End::TailClosed,
         })?;
-        self.pass_on(first, last_sent).await?;
+        let mut batch = Batch::default();
+        self.pass_on(first, last_sent, &mut batch).await?;
         loop {
             match live.try_recv() {
-                Ok(event) => self.pass_on(event, last_sent).await?,
-                Err(TryRecvError::Empty) => return Ok(()),
+                Ok(event) => self.pass_on(event, last_sent, &mut batch).await?,
+                Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Lagged(_)) => return Err(End::ClientTooSlow),
                 Err(TryRecvError::Closed) => return Err(End::TailClosed),
             }
         }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.send(Ok(batch.take())).await
     }
 
     /// Sends what the log holds after `after` up to `horizon`, page by page.
@@ -349,5 +412,49 @@ impl Stream {
             // The database is away: the tail is too, and the stream waits for both.
             Err(_) => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(id: usize) -> Bytes {
+        Bytes::from(format!("id: {id}\nevent: x\ndata: {{}}\n\n"))
+    }
+
+    #[test]
+    fn a_single_frame_is_sent_as_it_is_and_several_are_joined_in_order() {
+        let mut batch = Batch::default();
+        assert!(batch.is_empty());
+        let one = frame(1);
+        batch.add(&one);
+        let sent = batch.take();
+        // The shared buffer itself, not a copy.
+        assert_eq!(sent.as_ptr(), one.as_ptr());
+        assert!(batch.is_empty());
+
+        for id in 2..=4 {
+            batch.add(&frame(id));
+        }
+        let joined = batch.take();
+        assert_eq!(joined, [frame(2), frame(3), frame(4)].concat());
+        assert!(batch.is_empty());
+        assert_eq!(batch.take(), Bytes::new());
+    }
+
+    #[test]
+    fn a_batch_is_full_at_its_frame_limit() {
+        let mut batch = Batch::default();
+        for id in 0..Batch::FRAMES {
+            assert!(!batch.is_full(), "full after {id} frames");
+            batch.add(&frame(id));
+        }
+        assert!(batch.is_full());
+        let expected: Vec<u8> = (0..Batch::FRAMES)
+            .flat_map(|id| frame(id).to_vec())
+            .collect();
+        assert_eq!(batch.take(), expected);
+        assert!(!batch.is_full());
     }
 }
