@@ -156,10 +156,11 @@ pub fn render(r: &CompareResults<'_>) -> Result<String, Error> {
          WAL written during its rounds (the whole cluster's, so anything else writing \
          meanwhile counts too). A statement outside `BEGIN` is a transaction of its own, \
          so the baseline's transactions are its statements; the current build runs each \
-         write as one transaction (`BEGIN` with the write's statement, then the event \
-         `INSERT` with `COMMIT`: 3 round trips with the auth lookup where the baseline \
-         takes 2). Statements themselves are not counted: that needs \
-         `pg_stat_statements` in `shared_preload_libraries`, a restart of PostgreSQL.\n",
+         write as one transaction (`BEGIN`, the caller's confirmation and the write's \
+         statement in one round trip, then the event `INSERT` with `COMMIT`: 2 round \
+         trips, as the baseline's auth lookup and write). Statements themselves are not \
+         counted: that needs `pg_stat_statements` in `shared_preload_libraries`, a \
+         restart of PostgreSQL (scripts/profile/README.md shows how).\n",
         crate::compare::STATS_SETTLE.as_secs()
     )?;
     let mut table = Table::new(&[
