@@ -37,13 +37,16 @@ pub(crate) const EVENTS_CHANNEL: &str = events_channel!();
 /// generic plan and so kept planning that statement anew at every write (124 µs each,
 /// `pg_stat_statements` in `just bench compare`), where these settle on their generic
 /// plan after five runs.
-fn append_statement(count: usize) -> Cow<'static, str> {
+/// `None` for no events: there is nothing to append.
+fn append_statement(count: usize) -> Option<Cow<'static, str>> {
+    // The texts for one to four events (a write records at most three).
     static COMMON: LazyLock<Vec<String>> =
         LazyLock::new(|| (1..=4).map(build_append_statement).collect());
-    match COMMON.get(count.wrapping_sub(1)) {
+    let index = count.checked_sub(1)?;
+    Some(match COMMON.get(index) {
         Some(sql) => Cow::Borrowed(sql.as_str()),
         None => Cow::Owned(build_append_statement(count)),
-    }
+    })
 }
 
 fn build_append_statement(count: usize) -> String {
@@ -122,8 +125,9 @@ impl Appended {
         }
     }
 
-    /// The statement, to run in the write's transaction.
-    pub(crate) fn statement(&self) -> Cow<'static, str> {
+    /// The statement, to run in the write's transaction; `None` when there are no
+    /// events to append.
+    pub(crate) fn statement(&self) -> Option<Cow<'static, str>> {
         append_statement(self.types.len())
     }
 

@@ -389,7 +389,7 @@ impl PgTicketRepository {
     }
 
     /// Commits a write: its events, its idempotency key if any, and `COMMIT`, together;
-    /// then makes the events known.
+    /// then makes the events known (a write without events has none to announce).
     async fn commit(
         &self,
         tx: Tx,
@@ -399,17 +399,26 @@ impl PgTicketRepository {
         let append = appended.statement();
         let events = appended.params();
         let key = stored.map(Stored::params);
-        let mut statements: Vec<(&str, query::Params<'_>)> = vec![(&append, &events)];
+        let mut statements: Vec<(&str, query::Params<'_>)> = Vec::with_capacity(2);
+        if let Some(append) = &append {
+            statements.push((append, &events));
+        }
         if let Some(key) = &key {
             statements.push((idempotency::STORE, key));
         }
+        let appends = append.is_some();
         match &self.commits {
             Some(commits) => {
                 tx.commit_with(&statements, None).await?;
-                commits.committed();
+                if appends {
+                    commits.committed();
+                }
                 Ok(())
             }
-            None => tx.commit_with(&statements, Some(events::NOTIFY)).await,
+            None => {
+                let notify = appends.then_some(events::NOTIFY);
+                tx.commit_with(&statements, notify).await
+            }
         }
     }
 }

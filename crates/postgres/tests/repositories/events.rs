@@ -179,6 +179,22 @@ async fn a_change_records_one_event_per_field_and_grows_the_version_as_much() {
     }
 }
 
+/// The domain does not send an empty change (it answers with the ticket as it is), but
+/// the port takes one: the adapter then writes nothing and records no event.
+#[tokio::test]
+async fn an_empty_change_records_no_event_and_moves_nothing() {
+    let fx = Fixture::new().await;
+    let (author, staff) = fx.author_and_staff().await;
+    let ticket = fx.open(&author, "unchanged").await;
+    let events_before = fx.rows_in("ticket_events").await;
+
+    let after = fx.change(&staff, ticket.id, TicketChanges::default()).await;
+    assert_eq!(fx.rows_in("ticket_events").await, events_before);
+    assert_eq!(after.version, ticket.version);
+    assert_eq!(after.updated_at, ticket.updated_at);
+    fx.assert_version_counts_visible_events(ticket.id).await;
+}
+
 #[tokio::test]
 async fn refused_and_lost_writes_record_nothing() {
     let fx = Fixture::new().await;
