@@ -72,8 +72,6 @@ pub struct TailSettings {
 pub struct EventTail<E = FeedEvent> {
     fanout: Arc<Fanout<E>>,
     local: CommitSignal,
-    /// The last event id handed out (0: none, the log was empty); `None` until known.
-    horizon: watch::Receiver<Option<i64>>,
     commits: watch::Sender<()>,
     task: JoinHandle<()>,
 }
@@ -83,6 +81,7 @@ pub struct EventTail<E = FeedEvent> {
 struct Fanout<E> {
     /// Held while an event is handed out and while a stream subscribes (see the module).
     channels: Mutex<Channels<E>>,
+    /// The last event id handed out (0: none, the log was empty); `None` until known.
     /// Moved only under `channels`' lock.
     horizon: watch::Sender<Option<i64>>,
     /// The buffer of an author's channel: an author's tickets take a small share of the
@@ -184,10 +183,10 @@ impl<E> Drop for Subscription<E> {
 
 /// How a writer in the process tells the tail that it has committed events (see the
 /// module): cheap enough to call after every write, and never blocking.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct CommitSignal(Arc<LocalCommits>);
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct LocalCommits {
     wake: Notify,
     /// Commits that the other replicas have not been told of yet.
@@ -206,15 +205,14 @@ impl CommitSignal {
         self.0.unannounced.swap(false, Ordering::AcqRel)
     }
 
+    /// Waits for the next commit (or one given since the last wait).
+    fn next(&self) -> tokio::sync::futures::Notified<'_> {
+        self.0.wake.notified()
+    }
+
     /// Puts them back after the announcement failed.
     fn restore_unannounced(&self) {
         self.0.unannounced.store(true, Ordering::Release);
-    }
-}
-
-impl std::fmt::Debug for CommitSignal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CommitSignal").finish_non_exhaustive()
     }
 }
 
@@ -257,14 +255,14 @@ where
         config.application_name("tickets-event-tail");
         let buffer = settings.buffer.max(1);
         let (everyone, _) = broadcast::channel(buffer);
-        let (horizon_tx, horizon) = watch::channel(None);
+        let (horizon, _) = watch::channel(None);
         let (commits, _) = watch::channel(());
         let fanout = Arc::new(Fanout {
             channels: Mutex::new(Channels {
                 everyone,
                 authors: HashMap::new(),
             }),
-            horizon: horizon_tx,
+            horizon,
             author_buffer: buffer.min(AUTHOR_BUFFER),
         });
         let local = CommitSignal::default();
@@ -278,7 +276,6 @@ where
         Ok(Self {
             fanout,
             local,
-            horizon,
             commits,
             task,
         })
@@ -309,14 +306,14 @@ where
                 }
             }
         };
-        (subscription, *self.horizon.borrow())
+        (subscription, *self.fanout.horizon.borrow())
     }
 }
 
 impl<E> EventTail<E> {
     /// Waits at most `wait` for the tail to know its horizon.
     pub async fn ready(&self, wait: Duration) -> Option<i64> {
-        let mut horizon = self.horizon.clone();
+        let mut horizon = self.fanout.horizon.subscribe();
         let known = tokio::time::timeout(wait, horizon.wait_for(Option::is_some)).await;
         match known {
             Ok(Ok(found)) => *found,
@@ -522,7 +519,7 @@ async fn follow<E: From<FeedEvent>>(
         };
         tokio::select! {
             () = woken.notified() => {}
-            () = local.0.wake.notified() => {
+            () = local.next() => {
                 commits.send_replace(());
                 tokio::time::sleep_until(read_at + ANNOUNCE_SPACING).await;
             }

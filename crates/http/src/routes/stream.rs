@@ -187,14 +187,13 @@ impl Batch {
     const FRAMES: usize = 32;
 
     fn add(&mut self, frame: &Bytes) {
-        match self.single.take() {
-            None if self.frames == 0 => self.single = Some(frame.clone()),
-            single => {
-                if let Some(first) = single {
-                    self.joined.extend_from_slice(&first);
-                }
-                self.joined.extend_from_slice(frame);
+        if self.frames == 0 {
+            self.single = Some(frame.clone());
+        } else {
+            if let Some(first) = self.single.take() {
+                self.joined.extend_from_slice(&first);
             }
+            self.joined.extend_from_slice(frame);
         }
         self.frames += 1;
     }
