@@ -44,6 +44,10 @@ pub struct Config {
     pub stream_writes_per_sec: u32,
     pub stream_write_duration: Duration,
     pub webhook_events: usize,
+    /// `bench events`' rounds of the mixed workload's parts, and each part's length:
+    /// more and shorter than the other modes' (see [`Config::for_events`]).
+    pub events_rounds: usize,
+    pub events_duration: Duration,
     /// Tickets of the dataset instead of its own number (users follow, 20 tickets
     /// each): small smoke runs of the default and events modes.
     pub tickets: Option<i64>,
@@ -80,6 +84,8 @@ impl Config {
             stream_writes_per_sec: var("BENCH_STREAM_WRITES_PER_SEC", 20)?,
             stream_write_duration: Duration::from_secs(var("BENCH_STREAM_WRITE_SECS", 10)?),
             webhook_events: var("BENCH_WEBHOOK_EVENTS", 2000)?,
+            events_rounds: var("BENCH_EVENTS_ROUNDS", 24)?,
+            events_duration: Duration::from_secs(var("BENCH_EVENTS_SECS", 4)?),
             tickets: match var("BENCH_TICKETS", 0i64)? {
                 0 => None,
                 n => Some(n),
@@ -91,6 +97,22 @@ impl Config {
             server_binary: var("BENCH_SERVER_BIN", PathBuf::from("target/release/tickets"))?,
             seed_file: PathBuf::from("bench/seed.sql"),
         })
+    }
+}
+
+impl Config {
+    /// The knobs of `bench events`, whose rounds are [`Self::events_rounds`] of
+    /// [`Self::events_duration`]. What it compares, the mixed workload with and without
+    /// a thousand streams, differs by a tenth or two, while this machine's throughput
+    /// moved by as much as half from one 20-second part to the next (other tenants of
+    /// the host, where the scheduler puts PostgreSQL's processes): three rounds left the
+    /// ratio to chance, and more of them, shorter, keep the run's length.
+    pub fn for_events(&self) -> Self {
+        Self {
+            rounds: self.events_rounds,
+            duration: self.events_duration,
+            ..self.clone()
+        }
     }
 }
 

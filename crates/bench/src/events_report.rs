@@ -45,7 +45,8 @@ pub fn render(r: &EventsResults<'_>) -> Result<String, Error> {
         "## Idle streams\n\n\
          {} `GET /events` streams opened on the server, {} at a time, as the {} members of \
          staff in turn (staff receive every event); each is its own keep-alive connection \
-         read by its own task in the load generator. The server's `VmRSS` after {} s of the \
+         read by its own task in the load generator, on a thread of the streams' own. The \
+         server's `VmRSS` after {} s of the \
          mixed workload's warm-up, then with the streams open and idle (once the server \
          counts them all in `sse_streams_open`, and a second later): {}.\n",
         m.streams,
@@ -110,16 +111,19 @@ pub fn render(r: &EventsResults<'_>) -> Result<String, Error> {
     writeln!(
         out,
         "## Mixed workload with the streams open\n\n\
-         `just bench`'s mixed workload ({} connections, {} s a round after the warm-up) in \
-         three parts per round, their order turned every round: without streams; with {} \
+         `just bench`'s mixed workload ({} connections, {} s a part after the warm-up, each \
+         part its own random requests) in three parts per round, their order turned every \
+         round: without streams; with {} \
          staff streams open, so that every event of the round goes to every stream (the \
          worst case; the streams also test that the server keeps up: each should receive \
          every event committed during its round); and with the {} streams of an agent \
          console's users: {} staff's and {} customers' (the mix's 200 logged-in customers, \
          several streams each, as tabs and devices), who receive the events of their own \
-         tickets. Streams are opened before their part and closed after it, once the \
-         server's count has gone back to 0. Each ratio is the median of the rounds' own \
-         ratios.\n",
+         tickets. Streams are opened before their part and closed after it; the next part \
+         starts once the server's count has gone back to 0. Each ratio is the median of the \
+         rounds' own ratios: this machine's throughput moves by more than the ratios' \
+         distance from 100% from one part to the next, so the rounds are many and short, \
+         and every round is in the table at the end.\n",
         c.connections,
         c.duration.as_secs(),
         c.streams,
@@ -187,10 +191,12 @@ pub fn render(r: &EventsResults<'_>) -> Result<String, Error> {
     writeln!(
         out,
         "Closing: the server let the load generator's closed streams go (`sse_streams_open` \
-         back to 0) after {} at the median of the {} closings (longest {}). It notices that \
-         a client has gone only when a write to it fails, and an idle stream writes only its \
-         keep-alive comment; until then a gone client's stream holds its task and buffers, \
-         and receives the events. The bench waits for 0 before going on.\n",
+         back to 0) after {} at the median of the {} closings (longest {}). The load \
+         generator closes them as a crashed client does, with a reset (`SO_LINGER` 0), \
+         which the server hears of at once. After an orderly close it would notice that the \
+         client has gone only when a write to it fails, which for an idle stream is its \
+         second keep-alive comment after the close (up to 30 s); until then the gone \
+         client's stream holds its task and buffers.\n",
         secs(median_duration(releases.iter().copied())),
         releases.len(),
         secs(releases.iter().copied().max().unwrap_or_default())
