@@ -104,9 +104,10 @@ impl Config {
     /// The knobs of `bench events`, whose rounds are [`Self::events_rounds`] of
     /// [`Self::events_duration`]. What it compares, the mixed workload with and without
     /// a thousand streams, differs by a tenth or two, while this machine's throughput
-    /// moved by as much as half from one 20-second part to the next (other tenants of
-    /// the host, where the scheduler puts PostgreSQL's processes): three rounds left the
-    /// ratio to chance, and more of them, shorter, keep the run's length.
+    /// moved by as much as half from one 20-second part to the next with nothing else
+    /// running on it (presumably other tenants of the host, and where the scheduler puts
+    /// PostgreSQL's processes beside the pinned server): three rounds left the ratio to
+    /// chance, and more of them, shorter, keep the run's length.
     pub fn for_events(&self) -> Self {
         Self {
             rounds: self.events_rounds,
