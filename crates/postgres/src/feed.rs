@@ -36,7 +36,7 @@
 //!   just committed (the webhook worker: the same transaction queued its deliveries).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -73,7 +73,31 @@ pub struct EventTail<E = FeedEvent> {
     fanout: Arc<Fanout<E>>,
     local: CommitSignal,
     commits: watch::Sender<()>,
+    reconnections: Arc<Reconnections>,
     task: JoinHandle<()>,
+}
+
+/// The tail's reconnections so far, and the pause it took before the last (see
+/// [`EventTail::reconnections`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TailReconnections {
+    pub count: u64,
+    pub last_pause: Option<Duration>,
+}
+
+#[derive(Debug, Default)]
+struct Reconnections {
+    count: AtomicU64,
+    /// In milliseconds; meaningful once `count` is above 0.
+    last_pause_ms: AtomicU64,
+}
+
+impl Reconnections {
+    fn record(&self, pause: Duration) {
+        let millis = u64::try_from(pause.as_millis()).unwrap_or(u64::MAX);
+        self.last_pause_ms.store(millis, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Release);
+    }
 }
 
 /// Where the tail hands its events out: one channel for streams that may see any
@@ -266,17 +290,20 @@ where
             author_buffer: buffer.min(AUTHOR_BUFFER),
         });
         let local = CommitSignal::default();
+        let reconnections = Arc::new(Reconnections::default());
         let task = tokio::spawn(run(
             config,
             settings,
             Arc::clone(&fanout),
             commits.clone(),
             local.clone(),
+            Arc::clone(&reconnections),
         ));
         Ok(Self {
             fanout,
             local,
             commits,
+            reconnections,
             task,
         })
     }
@@ -333,6 +360,19 @@ impl<E> EventTail<E> {
         Commits(self.commits.subscribe())
     }
 
+    /// How often the tail has lost its connection and reconnected (or tried to), and
+    /// the pause before its last attempt: the backoff's first, 250 ms, unless attempts
+    /// have been failing in a row.
+    pub fn reconnections(&self) -> TailReconnections {
+        let count = self.reconnections.count.load(Ordering::Acquire);
+        TailReconnections {
+            count,
+            last_pause: (count > 0).then(|| {
+                Duration::from_millis(self.reconnections.last_pause_ms.load(Ordering::Relaxed))
+            }),
+        }
+    }
+
     /// Who listens now.
     pub fn listeners(&self) -> Listeners {
         let channels = self.fanout.lock();
@@ -361,6 +401,7 @@ async fn run<E: From<FeedEvent>>(
     fanout: Arc<Fanout<E>>,
     commits: watch::Sender<()>,
     local: CommitSignal,
+    reconnections: Arc<Reconnections>,
 ) {
     let mut tail = Tail::default();
     let mut backoff = Backoff::default();
@@ -384,6 +425,7 @@ async fn run<E: From<FeedEvent>>(
                 "the event tail lost PostgreSQL; reconnecting"
             ),
         }
+        reconnections.record(pause);
         tokio::time::sleep(pause).await;
     }
 }

@@ -29,7 +29,9 @@ mod webhooks;
 pub mod testing;
 
 pub use deadpool_postgres::{Pool, WeakPool};
-pub use feed::{CommitSignal, Commits, EventTail, Listeners, Subscription, TailSettings};
+pub use feed::{
+    CommitSignal, Commits, EventTail, Listeners, Subscription, TailReconnections, TailSettings,
+};
 pub use migrate::{run_migrations, MigrationError};
 pub use pool::{create_pool, create_worker_pool, ping, PoolSettings, PoolSetupError};
 pub use throttle::PgLoginFailureRepository;
