@@ -267,15 +267,16 @@ pub fn run(config: &Config, placement: &Placement, size: &Size) -> Result<(), Er
         // The order turns by one every round.
         let first = (round - 1) % 3;
         let (mut without, mut staff, mut console) = (None, None, None);
-        for part in (0..3).map(|k| (first + k) % 3) {
-            let seed = part_seed(round, part);
-            let with_streams = |audience| {
-                round_with_streams(config, &runtime, &server, &workload, &db, seed, audience)
-            };
-            match part {
-                0 => without = Some(mixed_round(&runtime, &server, &workload, config, seed)?),
-                1 => staff = Some(with_streams(Audience::Staff)?),
-                _ => console = Some(with_streams(Audience::Console)?),
+        for index in (0..3).map(|k| (first + k) % 3) {
+            let part = Part::ALL[index];
+            let seed = part_seed(round, index);
+            let (measured, delivered) =
+                run_part(config, &runtime, &server, &workload, &db, part, seed)?;
+            match (part, delivered) {
+                (Part::Without, _) => without = Some(measured),
+                (Part::With(Audience::Staff), Some(got)) => staff = Some((measured, got)),
+                (Part::With(Audience::Console), Some(got)) => console = Some((measured, got)),
+                (Part::With(_), None) => {}
             }
         }
         let (Some(without), Some((with, delivered)), Some((console, console_delivered))) =
@@ -373,10 +374,49 @@ fn only_parts() -> Result<Option<Vec<Part>>, Error> {
         .map(Some)
 }
 
+/// One part of a round: the mixed workload without streams, or with an audience's.
 #[derive(Clone, Copy)]
 enum Part {
     Without,
     With(Audience),
+}
+
+impl Part {
+    /// The parts of a full round, in the order of [`StreamsRound::first`].
+    const ALL: [Part; 3] = [
+        Part::Without,
+        Part::With(Audience::Staff),
+        Part::With(Audience::Console),
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Part::Without => "without",
+            Part::With(Audience::Staff) => "staff's",
+            Part::With(Audience::Console) => "console's",
+        }
+    }
+}
+
+/// Runs one part: its round of the mixed workload and, for a part with streams, what
+/// the streams received.
+fn run_part(
+    config: &Config,
+    runtime: &tokio::runtime::Runtime,
+    server: &Server,
+    workload: &Arc<Workload>,
+    db: &Psql,
+    part: Part,
+    seed: u64,
+) -> Result<(LoadRound, Option<Delivered>), Error> {
+    Ok(match part {
+        Part::Without => (mixed_round(runtime, server, workload, config, seed)?, None),
+        Part::With(audience) => {
+            let (measured, delivered) =
+                round_with_streams(config, runtime, server, workload, db, seed, audience)?;
+            (measured, Some(delivered))
+        }
+    })
 }
 
 /// Runs `parts` in `BENCH_EVENTS_ROUNDS` rounds, their order turned every round, and prints
@@ -394,19 +434,8 @@ fn parts_alone(
             let index = (round - 1 + k) % parts.len();
             let part = parts[index];
             let seed = part_seed(round, index);
-            let (name, measured) = match part {
-                Part::Without => (
-                    "without",
-                    mixed_round(runtime, server, workload, config, seed)?,
-                ),
-                Part::With(audience) => (
-                    match audience {
-                        Audience::Staff => "staff's",
-                        Audience::Console => "console's",
-                    },
-                    round_with_streams(config, runtime, server, workload, db, seed, audience)?.0,
-                ),
-            };
+            let (measured, _) = run_part(config, runtime, server, workload, db, part, seed)?;
+            let name = part.name();
             let p99 = latency(measured.recorder.overall()?.p99);
             println!(
                 "round {round} {name}: {} req/s, p99 {p99}, server CPU/request {} µs, \
