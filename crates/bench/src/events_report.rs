@@ -10,8 +10,8 @@ use crate::events::{
 };
 use crate::recorder::Recorder;
 use crate::report::{
-    dataset_section, errors_section, latency, machine_section, median_duration, median_f64, mib,
-    thousands, verdict, Table,
+    dataset_section, errors_section, interval_verdict, latency, machine_section, median_duration,
+    median_f64, median_interval, mib, thousands, verdict, Table,
 };
 use crate::streams::OPENING_AT_ONCE;
 use crate::suite::LoadRound;
@@ -105,8 +105,12 @@ pub fn render(r: &EventsResults<'_>) -> Result<String, Error> {
         writeln!(out, "Streams that ended before they were closed: {text}.\n")?;
     }
 
-    let ratio = median_f64(r.rounds.iter().map(StreamsRound::ratio));
-    let console_ratio = median_f64(r.rounds.iter().map(StreamsRound::console_ratio));
+    let ratios: Vec<f64> = r.rounds.iter().map(StreamsRound::ratio).collect();
+    let console_ratios: Vec<f64> = r.rounds.iter().map(StreamsRound::console_ratio).collect();
+    let ratio = median_f64(ratios.iter().copied());
+    let console_ratio = median_f64(console_ratios.iter().copied());
+    let interval = median_interval(&ratios);
+    let console_interval = median_interval(&console_ratios);
     let console_staff = (c.streams * CONSOLE_STAFF_PER_MILLE).div_ceil(1000);
     writeln!(
         out,
@@ -123,7 +127,10 @@ pub fn render(r: &EventsResults<'_>) -> Result<String, Error> {
          starts once the server's count has gone back to 0. Each ratio is the median of the \
          rounds' own ratios: this machine's throughput moves by more than the ratios' \
          distance from 100% from one part to the next, so the rounds are many and short, \
-         and every round is in the table at the end.\n",
+         and every round is in the table at the end. Beside each ratio, its 95% interval \
+         (bootstrap: the median of 4,000 resamples of the rounds' ratios): how far chance \
+         among these rounds may have moved it, not how far a run on a differently busy \
+         machine may land.\n",
         c.connections,
         c.duration.as_secs(),
         c.streams,
@@ -167,13 +174,13 @@ pub fn render(r: &EventsResults<'_>) -> Result<String, Error> {
             ),
         ]);
     }
-    for (name, share) in [
-        ("staff's ÷ without", ratio),
-        ("console's ÷ without", console_ratio),
+    for (name, share, interval) in [
+        ("staff's ÷ without", ratio, interval),
+        ("console's ÷ without", console_ratio, console_interval),
     ] {
         table.row(&[
             name.to_owned(),
-            format!("{:.1}%", share * 100.0),
+            with_interval(share, interval),
             String::new(),
             String::new(),
             String::new(),
@@ -309,16 +316,17 @@ pub fn render(r: &EventsResults<'_>) -> Result<String, Error> {
             "mixed throughput with the console's {} streams open within 10% of without",
             c.streams
         ),
-        format!("{:.1}%", console_ratio * 100.0),
-        verdict(console_ratio >= MIN_THROUGHPUT_WITH_STREAMS).to_owned(),
+        with_interval(console_ratio, console_interval),
+        interval_verdict(console_interval, MIN_THROUGHPUT_WITH_STREAMS).to_owned(),
     ]);
     table.row(&[
         format!(
-            "the same with {} staff streams, every event to every stream (worst case)",
+            "the same with {} staff streams, every event to every stream (worst case, \
+             measured, no target: see bench/README.md)",
             c.streams
         ),
-        format!("{:.1}%", ratio * 100.0),
-        verdict(ratio >= MIN_THROUGHPUT_WITH_STREAMS).to_owned(),
+        with_interval(ratio, interval),
+        String::new(),
     ]);
     table.row(&[
         "memory per idle stream (measured, no target)".to_owned(),
@@ -445,6 +453,16 @@ fn section_value(toml: &str, section: &str, key: &str) -> Option<String> {
             let (name, value) = line.split_once('=')?;
             (name.trim() == key).then(|| value.trim().to_owned())
         })
+}
+
+/// `88.7% (86.1-91.0%)`: a ratio and its [`median_interval`].
+fn with_interval(ratio: f64, (lo, hi): (f64, f64)) -> String {
+    format!(
+        "{:.1}% ({:.1}-{:.1}%)",
+        ratio * 100.0,
+        lo * 100.0,
+        hi * 100.0
+    )
 }
 
 #[cfg(test)]
