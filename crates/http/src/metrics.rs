@@ -18,11 +18,11 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::web;
-use metrics::{Gauge, Key, KeyName, Label, Level, Metadata, Recorder, SharedString, Unit};
+use metrics::{Counter, Gauge, Key, KeyName, Label, Level, Metadata, Recorder, SharedString, Unit};
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
-use postgres_adapter::{Pool, WeakPool};
+use postgres_adapter::{Pool, TailReconnections, WeakPool};
 
 use crate::auth::HashingLoad;
 use crate::error::{ApiError, ProblemCode};
@@ -38,6 +38,7 @@ pub const HASHES_WAITING: &str = "password_hashes_waiting";
 pub const SSE_STREAMS_OPEN: &str = "sse_streams_open";
 pub const WEBHOOK_DELIVERIES_PENDING: &str = "webhook_deliveries_pending";
 pub const WEBHOOK_DELIVERIES_FAILED: &str = "webhook_deliveries_failed";
+pub const EVENT_TAIL_RECONNECTIONS: &str = "event_tail_reconnections_total";
 
 /// The `http_route` of a request that matched no route: a fixed value, so that
 /// scanners trying random paths cannot grow the number of series.
@@ -72,6 +73,7 @@ pub struct Metrics {
     sse_streams_open: Gauge,
     webhook_deliveries_pending: Gauge,
     webhook_deliveries_failed: Gauge,
+    event_tail_reconnections: Counter,
 }
 
 impl Metrics {
@@ -102,6 +104,8 @@ impl Metrics {
             sse_streams_open: gauge(SSE_STREAMS_OPEN, vec![]),
             webhook_deliveries_pending: gauge(WEBHOOK_DELIVERIES_PENDING, vec![]),
             webhook_deliveries_failed: gauge(WEBHOOK_DELIVERIES_FAILED, vec![]),
+            event_tail_reconnections: recorder
+                .register_counter(&Key::from_name(EVENT_TAIL_RECONNECTIONS), &METADATA),
             handle: recorder.handle(),
             recorder,
             pools: Mutex::new(vec![pool.weak()]),
@@ -109,9 +113,9 @@ impl Metrics {
         }
     }
 
-    /// Every series in the Prometheus text format, with the pool and the hashing queue
-    /// sampled now.
-    pub fn render(&self) -> String {
+    /// Every series in the Prometheus text format, with the pool, the hashing queue and
+    /// the event tail's `reconnections` sampled now.
+    pub fn render(&self, reconnections: TailReconnections) -> String {
         let (mut idle, mut used, mut max, mut waiting) = (0, 0, 0, 0);
         {
             let mut pools = self.pools.lock().unwrap_or_else(PoisonError::into_inner);
@@ -133,6 +137,7 @@ impl Metrics {
         self.db_pending.set(waiting as f64);
         self.hashes_running.set(self.hashing.running() as f64);
         self.hashes_waiting.set(self.hashing.waiting() as f64);
+        self.event_tail_reconnections.absolute(reconnections.count);
         self.handle.render()
     }
 
@@ -240,6 +245,13 @@ fn describe(recorder: &PrometheusRecorder) {
     gauge(
         WEBHOOK_DELIVERIES_FAILED,
         "Webhook deliveries given up, in the outbox all replicas share.",
+    );
+    recorder.describe_counter(
+        KeyName::from_const_str(EVENT_TAIL_RECONNECTIONS),
+        None,
+        "Times this replica's event tail lost PostgreSQL and reconnected (or tried); live \
+         streams wait meanwhile."
+            .into(),
     );
 }
 

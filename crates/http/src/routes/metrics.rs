@@ -12,7 +12,7 @@ const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 ///
 /// No token. Request durations by method, route template and status; problems by
 /// `code`; database pool connections and waiting requests; the password-hash queue;
-/// open event streams and webhook deliveries. On `TICKETS__SERVER__METRICS_PORT` instead
+/// open event streams, the event tail's reconnections, and webhook deliveries. On `TICKETS__SERVER__METRICS_PORT` instead
 /// when that is set (this port then answers `404`). `docs/operations.md` in the
 /// repository describes each series.
 #[utoipa::path(
@@ -26,5 +26,5 @@ const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, PROMETHEUS_TEXT))
-        .body(state.metrics.render())
+        .body(state.metrics.render(state.feed.reconnections()))
 }

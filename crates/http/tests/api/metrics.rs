@@ -1,7 +1,7 @@
 //! `GET /metrics`: the series' names and labels are part of the contract. After known
 //! requests, the scrape shows them by method, route template and status, problems by
-//! code, the pool, the hashing queue, open event streams and webhook deliveries (counted
-//! in the outbox that every replica shares). Nothing is measured by time: only names,
+//! code, the pool, the hashing queue, open event streams, the event tail's reconnections
+//! and webhook deliveries (counted in the outbox that every replica shares). Nothing is measured by time: only names,
 //! labels and counts.
 
 use std::collections::BTreeMap;
@@ -201,6 +201,41 @@ async fn the_pool_the_hashing_queue_streams_and_webhooks_are_shown() {
     ] {
         assert_eq!(value(&samples, gauge, &[]), Some(0.0), "{gauge}");
     }
+    assert_eq!(
+        value(&samples, "event_tail_reconnections_total", &[]),
+        Some(0.0),
+        "a tail that never lost PostgreSQL"
+    );
+}
+
+#[tokio::test]
+async fn the_event_tails_reconnections_are_counted() {
+    let app = spawn_app().await;
+    let reconnections = |samples: Vec<Sample>| {
+        value(&samples, "event_tail_reconnections_total", &[])
+            .expect("event_tail_reconnections_total")
+    };
+    assert_eq!(reconnections(scrape(&app, &app.address).await), 0.0);
+
+    // The tail's connection, by the application name it gives itself.
+    let ended: bool = app
+        .db
+        .pool()
+        .get()
+        .await
+        .expect("a database connection")
+        .query_one(
+            "SELECT coalesce(bool_or(pg_terminate_backend(pid)), false) FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = 'tickets-event-tail'",
+            &[],
+        )
+        .await
+        .expect("the tail's backend is ended")
+        .get(0);
+    assert!(ended, "the tail had a connection to end");
+
+    eventually(|| async { (reconnections(scrape(&app, &app.address).await) == 1.0).then_some(()) })
+        .await;
 }
 
 #[tokio::test]
