@@ -12,9 +12,9 @@ const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 ///
 /// No token. Request durations by method, route template and status; problems by
 /// `code`; database pool connections and waiting requests; the password-hash queue;
-/// open event streams, the event tail's reconnections, and webhook deliveries. On `TICKETS__SERVER__METRICS_PORT` instead
-/// when that is set (this port then answers `404`). `docs/operations.md` in the
-/// repository describes each series.
+/// open event streams, the event tail's reconnections, and webhook deliveries. On
+/// `TICKETS__SERVER__METRICS_PORT` instead when that is set (this port then answers
+/// `404`). `docs/operations.md` in the repository describes each series.
 #[utoipa::path(
     get,
     path = "/metrics",
