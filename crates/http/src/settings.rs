@@ -65,8 +65,8 @@ pub struct EventSettings {
     pub keep_alive_secs: u64,
     pub recheck_secs: u64,
     pub poll_interval_ms: u64,
-    /// How long a stream that woke for events rests, gathering the events that come
-    /// (see `routes::stream`); 0: none.
+    /// How long a stream that has just taken events rests before it writes again,
+    /// gathering the events that come (see `routes::stream`); 0: none.
     pub coalesce_ms: u64,
 }
 

@@ -15,15 +15,17 @@
 //! its ticket's author's (see [`postgres_adapter::EventTail::subscribe`]), not every
 //! other customer's. What a stream does per event is kept to deciding whether its
 //! caller may see it and queueing the event's shared frame ([`crate::sse`]); everything
-//! else a stream waits on is set up once per stream. And a stream that has just woken
-//! for events rests before it takes the next, all that came meanwhile at once: under a
-//! flow of events, each open stream then wakes, and its connection writes, once per
-//! rest instead of once per event. The rest is `events.coalesce_ms` after a wake for one
-//! event and grows with the events a wake found, up to [`MAX_REST_FACTOR`] times it: a
-//! stream that gets a dozen events per wake (a staff member's, under load) writes ten
-//! times a second instead of fifty, each write with all of them, while a stream that
-//! gets an event now and then (a customer's; any stream of a quiet service) sends each
-//! at once. An event that finds its stream awake goes out at once.
+//! else a stream waits on is set up once per stream. And a stream that has just written
+//! rests before it writes again ([`Pace`]): an event that comes during the rest waits
+//! for its end and goes out with all that came meanwhile, so that under a flow of events
+//! each open stream writes once per rest instead of once per event. The rest is
+//! `events.coalesce_ms` after a write of one event and grows with the events a write
+//! carried, up to [`MAX_REST_FACTOR`] times it: a stream that gets a dozen events per
+//! write (a staff member's, under load) writes ten times a second instead of fifty, each
+//! write with all of them, while a stream that gets an event now and then (a customer's;
+//! any stream of a quiet service) sends each at once. The rest costs a timer only when
+//! an event comes during it: a stream whose events are further apart than its rest wakes
+//! once per event.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,12 +63,44 @@ const CATCH_UP_PAGE: u16 = 500;
 /// tell from at once, and the service saves four writes in five per busy stream.
 const MAX_REST_FACTOR: u32 = 5;
 
-/// How long a stream rests after a wake that took `events` events (see the module).
+/// How long a stream rests after a write that carried `events` events (see the module).
 fn rest_after(events: usize, coalesce: Duration) -> Duration {
     let factor = u32::try_from(events)
         .unwrap_or(u32::MAX)
         .clamp(1, MAX_REST_FACTOR);
     coalesce * factor
+}
+
+/// When a stream may write again (see the module). The stream keeps listening while it
+/// rests: the first event of a rest wakes it, and it then sleeps until the rest is over;
+/// resting only when an event comes saves a stream whose events come one at a time a
+/// timer and a second wake per event.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    coalesce: Duration,
+    /// The end of the rest after the last write; `None` before any write, and with
+    /// `events.coalesce_ms` at 0.
+    resting_until: Option<Instant>,
+}
+
+impl Pace {
+    fn new(coalesce: Duration) -> Self {
+        Self {
+            coalesce,
+            resting_until: None,
+        }
+    }
+
+    /// Until when an event that has come at `now` waits: `None` when it may go at once.
+    fn hold_until(&self, now: Instant) -> Option<Instant> {
+        self.resting_until.filter(|until| now < *until)
+    }
+
+    /// The stream has taken `events` events at `now` (and written those it may show).
+    fn wrote(&mut self, now: Instant, events: usize) {
+        self.resting_until =
+            (!self.coalesce.is_zero()).then(|| now + rest_after(events, self.coalesce));
+    }
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -295,11 +329,13 @@ impl Stream {
         let draining = self.state.draining.started();
         let client_gone = self.sender.closed();
         let rest = tokio::time::sleep(Duration::ZERO);
-        let mut resting = false;
+        let mut pace = Pace::new(self.coalesce);
+        // An event that came during the rest, waiting for its end.
+        let mut held = None;
         let mut batch = Batch::default();
         tokio::pin!(draining, client_gone, rest);
         loop {
-            tokio::select! {
+            let received = tokio::select! {
                 biased;
                 () = &mut draining => return End::Draining,
                 () = &mut client_gone => return End::ClientGone,
@@ -307,21 +343,30 @@ impl Stream {
                     if let Err(end) = self.still_the_same_caller().await {
                         return end;
                     }
+                    continue;
                 }
-                () = &mut rest, if resting => resting = false,
-                received = live.recv(), if !resting => {
-                    let taken = match self
-                        .pass_on_all(received, &mut live, &mut last_sent, &mut batch)
-                        .await
-                    {
-                        Ok(taken) => taken,
-                        Err(end) => return end,
-                    };
-                    if !self.coalesce.is_zero() {
-                        rest.as_mut().reset(Instant::now() + rest_after(taken, self.coalesce));
-                        resting = true;
+                () = &mut rest, if held.is_some() => match held.take() {
+                    Some(received) => received,
+                    None => continue,
+                },
+                received = live.recv(), if held.is_none() => {
+                    // A lagging receiver ends the stream at once, rest or not.
+                    match pace.hold_until(Instant::now()) {
+                        Some(until) if received.is_ok() => {
+                            rest.as_mut().reset(until);
+                            held = Some(received);
+                            continue;
+                        }
+                        _ => received,
                     }
                 }
+            };
+            match self
+                .pass_on_all(received, &mut live, &mut last_sent, &mut batch)
+                .await
+            {
+                Ok(taken) => pace.wrote(Instant::now(), taken),
+                Err(end) => return end,
             }
         }
     }
@@ -481,6 +526,39 @@ mod tests {
         assert_eq!(rest_after(MAX_REST_FACTOR as usize, coalesce), longest);
         assert_eq!(rest_after(1_000, coalesce), longest);
         assert_eq!(rest_after(usize::MAX, coalesce), longest);
+    }
+
+    #[test]
+    fn a_stream_rests_after_a_write_and_only_an_event_during_the_rest_waits() {
+        let coalesce = Duration::from_millis(20);
+        let start = Instant::now();
+        let mut pace = Pace::new(coalesce);
+        assert_eq!(pace.hold_until(start), None, "the first event goes at once");
+
+        pace.wrote(start, 1);
+        let rest_end = start + coalesce;
+        let during = start + Duration::from_millis(5);
+        assert_eq!(pace.hold_until(during), Some(rest_end));
+        assert_eq!(
+            pace.hold_until(rest_end),
+            None,
+            "the rest is over at its end"
+        );
+        assert_eq!(pace.hold_until(start + Duration::from_millis(400)), None);
+
+        // A write of many events rests longer, up to its limit.
+        pace.wrote(rest_end, 70);
+        let longest = rest_end + coalesce * MAX_REST_FACTOR;
+        assert_eq!(pace.hold_until(rest_end), Some(longest));
+        assert_eq!(pace.hold_until(longest), None);
+    }
+
+    #[test]
+    fn without_coalescing_a_stream_never_rests() {
+        let start = Instant::now();
+        let mut pace = Pace::new(Duration::ZERO);
+        pace.wrote(start, 1_000);
+        assert_eq!(pace.hold_until(start), None);
     }
 
     #[test]
