@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{self, Config};
 use crate::dataset::{self, Hashes, Seeded, BASELINE, DEFAULT};
+use crate::events::{round_with_streams, Audience};
 use crate::load;
 use crate::machine::Machine;
 use crate::placement::Placement;
@@ -95,6 +96,8 @@ pub struct CompareResults<'a> {
     pub baseline: Side,
     pub current: Side,
     pub elapsed: Duration,
+    /// Whether every round ran with the console's streams open (`BENCH_COMPARE_STREAMS`).
+    pub with_streams: bool,
 }
 
 /// The baseline's build, as bench/run.sh passes it.
@@ -118,6 +121,7 @@ fn baseline_config(config: &Config) -> Result<(String, Config), Error> {
 
 pub fn run(config: &Config, placement: &Placement) -> Result<(), Error> {
     let started = Instant::now();
+    let with_streams = console_streams()?;
     std::fs::create_dir_all(crate::suite::WORK_DIR)?;
     let (rev, baseline_config) = baseline_config(config)?;
     let admin = dataset::admin(config)?;
@@ -146,6 +150,10 @@ pub fn run(config: &Config, placement: &Placement) -> Result<(), Error> {
         Counters::read(&admin, DEFAULT.database)?,
     ];
 
+    let databases = [
+        dataset::database(config, &BASELINE)?,
+        dataset::database(config, &DEFAULT)?,
+    ];
     let mut rounds: [Vec<LoadRound>; 2] = [Vec::new(), Vec::new()];
     let mut wal: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     for round in 1..=config.rounds {
@@ -153,13 +161,32 @@ pub fn run(config: &Config, placement: &Placement) -> Result<(), Error> {
         for side in order {
             let (launched, name) = sides[side];
             let wal_before = wal_position(&admin)?;
-            let result = mixed_round(
-                runtime,
-                &launched.server,
-                &launched.workload,
-                config,
-                round as u64,
-            )?;
+            let result = if with_streams {
+                let (result, delivered) = round_with_streams(
+                    config,
+                    runtime,
+                    &launched.server,
+                    &launched.workload,
+                    &databases[side],
+                    round as u64,
+                    Audience::Console,
+                )?;
+                if !delivered.ended.is_empty() {
+                    println!(
+                        "round {round}, {name}: streams ended early: {:?}",
+                        delivered.ended
+                    );
+                }
+                result
+            } else {
+                mixed_round(
+                    runtime,
+                    &launched.server,
+                    &launched.workload,
+                    config,
+                    round as u64,
+                )?
+            };
             wal[side].push(wal_position(&admin)? - wal_before);
             println!(
                 "round {round}, {name}: {} req/s, {} errors",
@@ -191,11 +218,27 @@ pub fn run(config: &Config, placement: &Placement) -> Result<(), Error> {
         baseline,
         current,
         elapsed: started.elapsed(),
+        with_streams,
     };
     publish(
         Path::new("bench/RESULTS-compare.md"),
         &crate::compare_report::render(&results)?,
     )
+}
+
+/// `BENCH_COMPARE_STREAMS=console`: every round of both servers runs with the
+/// `BENCH_STREAMS` streams of an agent console's users open (as `bench events`' console
+/// part), so that the ratio compares the two builds' cost of streams side by side; the
+/// spread between separate `bench events` runs hides differences of a few points.
+fn console_streams() -> Result<bool, Error> {
+    let raw: String = config::var("BENCH_COMPARE_STREAMS", String::new())?;
+    match raw.trim() {
+        "" | "none" => Ok(false),
+        "console" => Ok(true),
+        other => {
+            Err(format!("BENCH_COMPARE_STREAMS: {other:?} is neither console nor none").into())
+        }
+    }
 }
 
 /// Stops a side's server and keeps what the report needs; `counters` are its

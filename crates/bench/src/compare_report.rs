@@ -46,6 +46,16 @@ pub fn render(r: &CompareResults<'_>) -> Result<String, Error> {
         c.warmup.as_secs(),
         c.connections
     )?;
+    if r.with_streams {
+        writeln!(
+            out,
+            "Every round of both servers ran with {} `GET /events` streams open \
+             (`BENCH_COMPARE_STREAMS=console`): an agent console's users, as in `just bench \
+             events`' console part, opened before the round and closed after it. The ratio \
+             therefore compares the two builds with the streams open.\n",
+            c.streams
+        )?;
+    }
     out.push_str(&machine_section(&r.machine));
 
     let mut table = Table::new(&["build", ">users", ">tickets", ">messages", ">seeded in"]);

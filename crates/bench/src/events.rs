@@ -147,7 +147,7 @@ impl StreamsRound {
 
 /// Whose streams a round opens.
 #[derive(Clone, Copy)]
-enum Audience {
+pub enum Audience {
     Staff,
     Console,
 }
@@ -531,7 +531,7 @@ async fn idle_then_timed(
 /// after the round, whichever comes first; for the console's, whose customers receive
 /// only their own tickets' events, one second), closes them and waits until the server
 /// has let them go.
-fn round_with_streams(
+pub fn round_with_streams(
     config: &Config,
     runtime: &tokio::runtime::Runtime,
     server: &Server,
