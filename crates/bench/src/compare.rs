@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 
 use crate::config::{self, Config};
 use crate::dataset::{self, Hashes, Seeded, BASELINE, DEFAULT};
-use crate::events::{round_with_streams, Audience};
+use crate::events::{run_part, Audience, Part};
 use crate::load;
 use crate::machine::Machine;
 use crate::placement::Placement;
 use crate::psql::Psql;
 use crate::recorder::Recorder;
 use crate::report::{publish, thousands};
-use crate::suite::{launch, mixed_round, Launched, LoadRound};
+use crate::suite::{launch, Launched, LoadRound};
 use crate::Error;
 
 /// How long PostgreSQL's backends may keep their statistics before reporting them
@@ -121,7 +121,7 @@ fn baseline_config(config: &Config) -> Result<(String, Config), Error> {
 
 pub fn run(config: &Config, placement: &Placement) -> Result<(), Error> {
     let started = Instant::now();
-    let with_streams = console_streams()?;
+    let part = compared_part()?;
     std::fs::create_dir_all(crate::suite::WORK_DIR)?;
     let (rev, baseline_config) = baseline_config(config)?;
     let admin = dataset::admin(config)?;
@@ -161,32 +161,18 @@ pub fn run(config: &Config, placement: &Placement) -> Result<(), Error> {
         for side in order {
             let (launched, name) = sides[side];
             let wal_before = wal_position(&admin)?;
-            let result = if with_streams {
-                let (result, delivered) = round_with_streams(
-                    config,
-                    runtime,
-                    &launched.server,
-                    &launched.workload,
-                    &databases[side],
-                    round as u64,
-                    Audience::Console,
-                )?;
-                if !delivered.ended.is_empty() {
-                    println!(
-                        "round {round}, {name}: streams ended early: {:?}",
-                        delivered.ended
-                    );
-                }
-                result
-            } else {
-                mixed_round(
-                    runtime,
-                    &launched.server,
-                    &launched.workload,
-                    config,
-                    round as u64,
-                )?
-            };
+            let (result, delivered) = run_part(
+                config,
+                runtime,
+                &launched.server,
+                &launched.workload,
+                &databases[side],
+                part,
+                round as u64,
+            )?;
+            if let Some(ended) = delivered.map(|d| d.ended).filter(|e| !e.is_empty()) {
+                println!("round {round}, {name}: streams ended early: {ended:?}");
+            }
             wal[side].push(wal_position(&admin)? - wal_before);
             println!(
                 "round {round}, {name}: {} req/s, {} errors",
@@ -218,7 +204,7 @@ pub fn run(config: &Config, placement: &Placement) -> Result<(), Error> {
         baseline,
         current,
         elapsed: started.elapsed(),
-        with_streams,
+        with_streams: matches!(part, Part::With(_)),
     };
     publish(
         Path::new("bench/RESULTS-compare.md"),
@@ -226,15 +212,16 @@ pub fn run(config: &Config, placement: &Placement) -> Result<(), Error> {
     )
 }
 
-/// `BENCH_COMPARE_STREAMS=console`: every round of both servers runs with the
-/// `BENCH_STREAMS` streams of an agent console's users open (as `bench events`' console
-/// part), so that the ratio compares the two builds' cost of streams side by side; the
-/// spread between separate `bench events` runs hides differences of a few points.
-fn console_streams() -> Result<bool, Error> {
+/// The part of `bench events` each round runs: the mixed workload alone, or with
+/// `BENCH_COMPARE_STREAMS=console` the `BENCH_STREAMS` streams of an agent console's
+/// users open too, so that the ratio compares the two builds' cost of streams side by
+/// side; the spread between separate `bench events` runs hides differences of a few
+/// points.
+fn compared_part() -> Result<Part, Error> {
     let raw: String = config::var("BENCH_COMPARE_STREAMS", String::new())?;
     match raw.trim() {
-        "" | "none" => Ok(false),
-        "console" => Ok(true),
+        "" | "none" => Ok(Part::Without),
+        "console" => Ok(Part::With(Audience::Console)),
         other => {
             Err(format!("BENCH_COMPARE_STREAMS: {other:?} is neither console nor none").into())
         }

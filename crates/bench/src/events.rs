@@ -376,7 +376,7 @@ fn only_parts() -> Result<Option<Vec<Part>>, Error> {
 
 /// One part of a round: the mixed workload without streams, or with an audience's.
 #[derive(Clone, Copy)]
-enum Part {
+pub enum Part {
     Without,
     With(Audience),
 }
@@ -400,7 +400,7 @@ impl Part {
 
 /// Runs one part: its round of the mixed workload and, for a part with streams, what
 /// the streams received.
-fn run_part(
+pub fn run_part(
     config: &Config,
     runtime: &tokio::runtime::Runtime,
     server: &Server,
@@ -531,7 +531,7 @@ async fn idle_then_timed(
 /// after the round, whichever comes first; for the console's, whose customers receive
 /// only their own tickets' events, one second), closes them and waits until the server
 /// has let them go.
-pub fn round_with_streams(
+fn round_with_streams(
     config: &Config,
     runtime: &tokio::runtime::Runtime,
     server: &Server,
