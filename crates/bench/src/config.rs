@@ -98,9 +98,7 @@ impl Config {
             seed_file: PathBuf::from("bench/seed.sql"),
         })
     }
-}
 
-impl Config {
     /// The knobs of `bench events`, whose rounds are [`Self::events_rounds`] of
     /// [`Self::events_duration`]. What it compares, the mixed workload with and without
     /// a thousand streams, differs by a tenth or two, while this machine's throughput
