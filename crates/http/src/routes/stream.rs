@@ -226,8 +226,7 @@ pub async fn events(
 /// slow client holds up. Kept by the stream from wake to wake: the frames are gathered
 /// (shared, not copied) in a list that keeps its room, and joined once, into a buffer
 /// of their exact size; joining them as they came grew the buffer by doubling, several
-/// allocations per wake, and glibc's allocator sorts its free lists at each allocation
-/// of a kilobyte or more.
+/// allocations per wake instead of one.
 #[derive(Default)]
 struct Batch {
     frames: Vec<Bytes>,
