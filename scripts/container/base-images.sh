@@ -9,7 +9,7 @@
 # Debian's packages but no container registry), a local stand-in is built under the SAME
 # name, so that the Dockerfile and compose.yaml stay exactly what a user runs:
 #   debian:bookworm-slim  debootstrap --variant=minbase bookworm, trimmed like the slim image
-#   rust:1-bookworm       that + gcc, libc6-dev, ca-certificates + this machine's Rust
+#   rust:1-bookworm       that + gcc, make, libc6-dev, ca-certificates + this machine's Rust
 #                         toolchain, with RUSTUP_HOME, CARGO_HOME and PATH as upstream sets
 #                         them, trusting this machine's CA bundle
 #   postgres:15           that + Debian's postgresql-15 + standins/postgres-entrypoint.sh
@@ -186,7 +186,9 @@ build_rust() {
   version=$(rustc --version | cut -d' ' -f2)
   derived_rootfs rust
   local dir=$work/rust
-  in_chroot "$dir" 'apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev ca-certificates && apt-get clean'
+  # make: the server's allocator (tikv-jemalloc-sys) builds jemalloc with it, as the
+  # official image, which has it, does.
+  in_chroot "$dir" 'apt-get update && apt-get install -y --no-install-recommends gcc make libc6-dev ca-certificates && apt-get clean'
   # cargo fetches crates over HTTPS from inside the build, and trusts what this machine
   # trusts: some networks reach crates.io only through a TLS-inspecting proxy whose CA
   # is in the machine's bundle and in no image's.
