@@ -137,6 +137,9 @@ cleanup() {
     say "--keep: left containers, networks and volumes of $NAME, and $IMAGE"
     return 0
   }
+  # Without a Docker client there is nothing to clean, and docker_ would run its
+  # arguments (`ps`, `network`, `image`) as commands of their own.
+  ((${#DOCKER[@]} > 0)) || return 0
   local ids=()
   if [[ ${#COMPOSE[@]} -gt 0 ]]; then
     compose_ down -v --remove-orphans --timeout 40 >>"$log_dir/cleanup.log" 2>&1
