@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{self, Config};
 use crate::dataset::{self, Hashes, Seeded, BASELINE, DEFAULT};
-use crate::events::{run_part, Audience, Part};
+use crate::events::{run_part, Part};
 use crate::load;
 use crate::machine::Machine;
 use crate::placement::Placement;
@@ -96,8 +96,8 @@ pub struct CompareResults<'a> {
     pub baseline: Side,
     pub current: Side,
     pub elapsed: Duration,
-    /// Whether every round ran with the console's streams open (`BENCH_COMPARE_STREAMS`).
-    pub with_streams: bool,
+    /// The part of `bench events` every round ran (`BENCH_COMPARE_STREAMS`).
+    pub part: Part,
 }
 
 /// The baseline's build, as bench/run.sh passes it.
@@ -204,7 +204,7 @@ pub fn run(config: &Config, placement: &Placement) -> Result<(), Error> {
         baseline,
         current,
         elapsed: started.elapsed(),
-        with_streams: matches!(part, Part::With(_)),
+        part,
     };
     publish(
         Path::new("bench/RESULTS-compare.md"),
@@ -213,18 +213,21 @@ pub fn run(config: &Config, placement: &Placement) -> Result<(), Error> {
 }
 
 /// The part of `bench events` each round runs: the mixed workload alone, or with
-/// `BENCH_COMPARE_STREAMS=console` the `BENCH_STREAMS` streams of an agent console's
-/// users open too, so that the ratio compares the two builds' cost of streams side by
+/// `BENCH_COMPARE_STREAMS=console` (or `staff`) the `BENCH_STREAMS` streams of that
+/// part open too, so that the ratio compares the two builds' cost of streams side by
 /// side; the spread between separate `bench events` runs hides differences of a few
 /// points.
 fn compared_part() -> Result<Part, Error> {
     let raw: String = config::var("BENCH_COMPARE_STREAMS", String::new())?;
     match raw.trim() {
         "" | "none" => Ok(Part::Without),
-        "console" => Ok(Part::With(Audience::Console)),
-        other => {
-            Err(format!("BENCH_COMPARE_STREAMS: {other:?} is neither console nor none").into())
-        }
+        name => Part::from_name(name).ok_or_else(|| {
+            format!(
+                "BENCH_COMPARE_STREAMS: {name:?} is none of none, {}",
+                Part::NAMES
+            )
+            .into()
+        }),
     }
 }
 

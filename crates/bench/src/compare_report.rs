@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::compare::{CompareResults, Side};
+use crate::events::Part;
 use crate::mix::{self, Endpoint};
 use crate::recorder::Summary;
 use crate::report::{
@@ -46,14 +47,15 @@ pub fn render(r: &CompareResults<'_>) -> Result<String, Error> {
         c.warmup.as_secs(),
         c.connections
     )?;
-    if r.with_streams {
+    if let Part::With(_) = r.part {
         writeln!(
             out,
-            "Every round of both servers ran with {} `GET /events` streams open \
-             (`BENCH_COMPARE_STREAMS=console`): an agent console's users, as in `just bench \
-             events`' console part, opened before the round and closed after it. The ratio \
-             therefore compares the two builds with the streams open.\n",
-            c.streams
+            "Every round of both servers ran with {} `GET /events` streams open, as in \
+             `just bench events`' {} part (`BENCH_COMPARE_STREAMS`), opened before the round \
+             and closed after it. The ratio therefore compares the two builds with the \
+             streams open.\n",
+            c.streams,
+            r.part.name()
         )?;
     }
     out.push_str(&machine_section(&r.machine));

@@ -361,14 +361,10 @@ fn only_parts() -> Result<Option<Vec<Part>>, Error> {
         return Ok(None);
     }
     raw.split(',')
-        .map(|name| match name.trim() {
-            "without" => Ok(Part::Without),
-            "staff" => Ok(Part::With(Audience::Staff)),
-            "console" => Ok(Part::With(Audience::Console)),
-            other => Err(format!(
-                "BENCH_EVENTS_PARTS: {other:?} is none of without, staff, console"
-            )
-            .into()),
+        .map(|name| {
+            Part::from_name(name.trim()).ok_or_else(|| {
+                format!("BENCH_EVENTS_PARTS: {name:?} is none of {}", Part::NAMES).into()
+            })
         })
         .collect::<Result<Vec<_>, Error>>()
         .map(Some)
@@ -389,7 +385,20 @@ impl Part {
         Part::With(Audience::Console),
     ];
 
-    fn name(self) -> &'static str {
+    /// The names the `BENCH_EVENTS_PARTS` and `BENCH_COMPARE_STREAMS` settings take.
+    pub const NAMES: &'static str = "without, staff, console";
+
+    /// The part a setting names (see [`Self::NAMES`]).
+    pub fn from_name(name: &str) -> Option<Part> {
+        match name {
+            "without" => Some(Part::Without),
+            "staff" => Some(Part::With(Audience::Staff)),
+            "console" => Some(Part::With(Audience::Console)),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
         match self {
             Part::Without => "without",
             Part::With(Audience::Staff) => "staff's",
@@ -846,4 +855,18 @@ pub fn memory_line(memory: &Memory) -> String {
         mib(memory.open),
         memory.streams
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Part;
+
+    #[test]
+    fn every_listed_part_name_is_understood_and_no_other() {
+        for name in Part::NAMES.split(", ") {
+            assert!(Part::from_name(name).is_some(), "{name}");
+        }
+        assert!(Part::from_name("none").is_none());
+        assert!(Part::from_name("console's").is_none());
+    }
 }
